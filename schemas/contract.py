@@ -1,0 +1,244 @@
+"""The client contract: one YAML file per client, the single source for schema, samples and schedule."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field as PydField, ValidationError, field_validator, model_validator
+
+FieldType = Literal["string", "email", "integer", "decimal", "date", "datetime", "boolean", "enum"]
+CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+class ContractField(BaseModel):
+    """One column of the client's files, in order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = PydField(min_length=1)
+    xml: str
+    type: FieldType = "string"
+    required: bool = False
+    values: tuple[str, ...] | None = None
+    format: str | None = None  # strptime format for date/datetime, besides ISO
+
+    @field_validator("xml")
+    @classmethod
+    def _xml_name(cls, value: str) -> str:
+        if not XML_NAME.match(value) or value.lower().startswith("xml"):
+            raise ValueError(f"{value!r} is not a valid XML element name")
+        return value
+
+    @model_validator(mode="after")
+    def _enum_values(self) -> ContractField:
+        if self.type == "enum" and not self.values:
+            raise ValueError("an enum field needs 'values'")
+        if self.type != "enum" and self.values is not None:
+            raise ValueError("'values' is only for enum fields")
+        if self.format is not None and self.type not in ("date", "datetime"):
+            raise ValueError("'format' is only for date and datetime fields")
+        return self
+
+
+class CsvOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    delimiter: Literal[",", ";"] = ","
+
+
+class Contract(BaseModel):
+    """A client's contract. Field order is the column order of its CSV and Excel files."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    name: str
+    timezone: str
+    import_time: str
+    max_rows: int = PydField(default=5000, gt=0)
+    csv: CsvOptions = CsvOptions()
+    sftp_dir: str | None = None
+    fields: tuple[ContractField, ...] = PydField(min_length=1)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not CLIENT_ID.match(value):
+            raise ValueError(f"{value!r} must match [a-z0-9][a-z0-9_-]*")
+        return value
+
+    @field_validator("sftp_dir")
+    @classmethod
+    def _sftp_dir(cls, value: str | None) -> str | None:
+        if value is not None and (not value or "/" in value or value in (".", "..")):
+            raise ValueError(f"{value!r} must be a single folder name")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA timezone (e.g. Europe/Amsterdam)") from None
+        return value
+
+    @field_validator("import_time")
+    @classmethod
+    def _import_time(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"{value!r} must be HH:MM (24-hour)")
+        return value
+
+    @model_validator(mode="after")
+    def _fields(self) -> Contract:
+        problems = []
+        for attr in ("name", "xml"):
+            seen: set[str] = set()
+            for field in self.fields:
+                key = getattr(field, attr)
+                if key in seen:
+                    problems.append(f"duplicate field {attr} {key!r}")
+                seen.add(key)
+        emails = [f for f in self.fields if f.type == "email"]
+        if len(emails) != 1:
+            problems.append(f"exactly one field of type email is needed, found {len(emails)}")
+        elif not emails[0].required:
+            problems.append(f"the email field {emails[0].name!r} must be required")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def directory(self) -> str:
+        """The client's folder under the SFTP root."""
+        return self.sftp_dir or self.id
+
+    @property
+    def email_field(self) -> ContractField:
+        return next(f for f in self.fields if f.type == "email")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @cached_property
+    def cutoff_time(self) -> time:
+        hours, minutes = self.import_time.split(":")
+        return time(int(hours), int(minutes))
+
+    def cutoff_on(self, day: date) -> datetime:
+        """The cut-off instant of a local calendar day, normalised through UTC.
+
+        A time skipped by a daylight-saving jump becomes the instant after the gap, so no day is
+        skipped; an ambiguous time takes its first occurrence, so no day is doubled."""
+        local = datetime.combine(day, self.cutoff_time, tzinfo=self.zone)
+        return local.astimezone(UTC).astimezone(self.zone)
+
+    def last_cutoff(self, now: datetime) -> datetime:
+        """The most recent cut-off at or before `now`."""
+        today = now.astimezone(self.zone).date()
+        cutoff = self.cutoff_on(today)
+        return cutoff if cutoff <= now else self.cutoff_on(today - timedelta(days=1))
+
+    def next_cutoff(self, now: datetime) -> datetime:
+        """The first cut-off strictly after `now`."""
+        today = now.astimezone(self.zone).date()
+        cutoff = self.cutoff_on(today)
+        return cutoff if cutoff > now else self.cutoff_on(today + timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class ContractProblem:
+    """One thing wrong in one contract file; `field` is the path inside it ('' for the file)."""
+
+    file: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.field}" if self.field else self.file
+        return f"{where}: {self.message}"
+
+
+class ContractError(Exception):
+    """Contracts that cannot be loaded, with every problem found."""
+
+    def __init__(self, problems: list[ContractProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _location(loc: tuple[int | str, ...], raw: object) -> str:
+    """A readable path for a pydantic error, naming fields by their `name` where there is one."""
+    parts: list[str] = []
+    node = raw
+    for step in loc:
+        if isinstance(step, int) and isinstance(node, list) and step < len(node):
+            node = node[step]
+            label = node.get("name") if isinstance(node, dict) else None
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{step}]" + (f" ({label})" if label else "")]
+        else:
+            node = node.get(step) if isinstance(node, dict) else None
+            parts.append(str(step))
+    return ".".join(parts)
+
+
+def parse_contract(file: Path) -> tuple[Contract | None, list[ContractProblem]]:
+    """Load one contract file, returning it or every problem found in it."""
+    name = file.name
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return None, [ContractProblem(name, "", f"cannot be read as YAML: {exc}")]
+    if not isinstance(raw, dict):
+        return None, [ContractProblem(name, "", "must be a mapping of id, name, timezone, import_time, fields")]
+    try:
+        contract = Contract.model_validate(raw)
+    except ValidationError as exc:
+        return None, [
+            ContractProblem(name, _location(tuple(err["loc"]), raw), err["msg"].removeprefix("Value error, "))
+            for err in exc.errors()
+        ]
+    return contract, []
+
+
+def check_contracts(directory: Path) -> tuple[dict[str, Contract], list[ContractProblem]]:
+    """Load every `*.yaml`/`*.yml` contract in a folder; collect all problems, including clashes between files."""
+    contracts: dict[str, Contract] = {}
+    problems: list[ContractProblem] = []
+    if not directory.is_dir():
+        return {}, [ContractProblem(str(directory), "", "contracts folder not found")]
+    dirs: dict[str, str] = {}
+    for file in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+        contract, found = parse_contract(file)
+        problems.extend(found)
+        if contract is None:
+            continue
+        if contract.id in contracts:
+            problems.append(ContractProblem(file.name, "id", f"client id {contract.id!r} is used by another file"))
+            continue
+        if contract.directory in dirs:
+            problems.append(
+                ContractProblem(file.name, "sftp_dir", f"folder {contract.directory!r} is used by {dirs[contract.directory]}")
+            )
+            continue
+        contracts[contract.id] = contract
+        dirs[contract.directory] = file.name
+    return contracts, problems
+
+
+def load_contracts(directory: Path) -> dict[str, Contract]:
+    """All contracts of a folder by client id; raises ContractError listing every problem."""
+    contracts, problems = check_contracts(directory)
+    if problems:
+        raise ContractError(problems)
+    return contracts

@@ -1,0 +1,72 @@
+"""Settings read from environment variables, in one place (see README for the list)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ACCEPTED_EXTENSIONS = (".csv", ".xls", ".xlsx", ".xml")
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class SftpSettings:
+    """How to reach the clients' SFTP server. Host keys are always checked against known_hosts."""
+
+    host: str
+    port: int
+    username: str
+    password: str | None
+    key_file: str | None
+    known_hosts: str | None
+    root: str
+
+    def __repr__(self) -> str:  # never print the password
+        return f"SftpSettings(host={self.host!r}, port={self.port}, username={self.username!r}, root={self.root!r})"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the platform reads from its environment."""
+
+    home: Path
+    clients_dir: Path
+    staging_url: str
+    sftp: SftpSettings
+    settle_seconds: int
+    retention_days: int
+    max_file_bytes: int
+    warn_file_bytes: int
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "store.duckdb"
+
+
+def load_settings() -> Settings:
+    """Read the settings now (not at import time), so tests and the demo can set the environment first."""
+    env = os.environ
+    home = Path(env.get("SFTP_IMPORT_HOME", "./.sftp-import")).resolve()
+    return Settings(
+        home=home,
+        clients_dir=Path(env.get("SFTP_IMPORT_CLIENTS_DIR", "./clients")).resolve(),
+        staging_url=env.get("SFTP_IMPORT_STAGING", str(home / "staging")),
+        sftp=SftpSettings(
+            host=env.get("SFTP_IMPORT_SFTP_HOST", "127.0.0.1"),
+            port=_int("SFTP_IMPORT_SFTP_PORT", 22),
+            username=env.get("SFTP_IMPORT_SFTP_USERNAME", "sftp-import"),
+            password=env.get("SFTP_IMPORT_SFTP_PASSWORD") or None,
+            key_file=env.get("SFTP_IMPORT_SFTP_KEY_FILE") or None,
+            known_hosts=env.get("SFTP_IMPORT_SFTP_KNOWN_HOSTS") or None,
+            root=env.get("SFTP_IMPORT_SFTP_ROOT", "/"),
+        ),
+        settle_seconds=_int("SFTP_IMPORT_SETTLE_SECONDS", 120),
+        retention_days=_int("SFTP_IMPORT_RETENTION_DAYS", 35),
+        max_file_bytes=_int("SFTP_IMPORT_MAX_FILE_BYTES", 100 * 1024 * 1024),
+        warn_file_bytes=_int("SFTP_IMPORT_WARN_FILE_BYTES", 20 * 1024 * 1024),
+    )

@@ -1,0 +1,63 @@
+"""What `status` shows: per client, its files and the next import time (plain data, no Prefect)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from schemas.contract import Contract
+from tasks import store
+from tasks.settings import Settings
+
+
+def status_report(settings: Settings, contracts: dict[str, Contract], now: datetime) -> dict[str, Any]:
+    """{"clients": [{"id", "next_import_at", "files": [...]}]} read from the store (read-only)."""
+    clients = []
+    with store.open_store(settings.db_path, read_only=True) as con:
+        for client_id, contract in sorted(contracts.items()):
+            next_import = contract.next_cutoff(now)
+            files = store.client_files(con, client_id)
+            for row in files:
+                if row["status"] in ("waiting", "staged"):
+                    row["next_import_at"] = next_import
+            clients.append({"id": client_id, "next_import_at": next_import, "files": files})
+    return {"clients": clients}
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M %Z")
+    return str(value)
+
+
+TABLE_COLUMNS = (
+    ("name", "file"),
+    ("status", "status"),
+    ("received_at", "received"),
+    ("rows_read", "read"),
+    ("rows_imported", "imported"),
+    ("rows_rejected", "rejected"),
+    ("duplicates_removed", "dupes"),
+    ("emails_merged", "merged"),
+    ("reason", "reason"),
+)
+
+
+def render_table(report: dict[str, Any]) -> str:
+    """A plain-text table per client, readable in a terminal."""
+    out: list[str] = []
+    for client in report["clients"]:
+        out.append(f"{client['id']}  (next import {_cell(client['next_import_at'])})")
+        rows = [[_cell(f.get(key)) for key, _ in TABLE_COLUMNS] for f in client["files"]]
+        if not rows:
+            out.append("  no files yet\n")
+            continue
+        header = [title for _, title in TABLE_COLUMNS]
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+        widths[-1] = len(header[-1])  # the reason runs on freely
+        for line in [header, *rows]:
+            out.append("  " + "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+        out.append("")
+    return "\n".join(out)
