@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -100,19 +100,7 @@ class Contract(BaseModel):
 
     @model_validator(mode="after")
     def _fields(self) -> Contract:
-        problems = []
-        for attr in ("name", "xml"):
-            seen: set[str] = set()
-            for field in self.fields:
-                key = getattr(field, attr)
-                if key in seen:
-                    problems.append(f"duplicate field {attr} {key!r}")
-                seen.add(key)
-        emails = [f for f in self.fields if f.type == "email"]
-        if len(emails) != 1:
-            problems.append(f"exactly one field of type email is needed, found {len(emails)}")
-        elif not emails[0].required:
-            problems.append(f"the email field {emails[0].name!r} must be required")
+        problems = field_list_problems([f.model_dump() for f in self.fields])
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -156,6 +144,27 @@ class Contract(BaseModel):
         return cutoff if cutoff > now else self.cutoff_on(today + timedelta(days=1))
 
 
+def field_list_problems(fields: list[dict[str, Any]]) -> list[str]:
+    """Problems across the field list: duplicate names or XML names, not exactly one required email.
+
+    Works on plain mappings too, so it reports alongside per-field errors of a contract that failed."""
+    problems = []
+    for attr in ("name", "xml"):
+        seen: set[str] = set()
+        for field in fields:
+            key = field.get(attr)
+            if key in seen:
+                problems.append(f"duplicate field {attr} {key!r}")
+            if isinstance(key, str):
+                seen.add(key)
+    emails = [f for f in fields if f.get("type") == "email"]
+    if len(emails) != 1:
+        problems.append(f"exactly one field of type email is needed, found {len(emails)}")
+    elif not emails[0].get("required"):
+        problems.append(f"the email field {emails[0].get('name')!r} must be required")
+    return problems
+
+
 @dataclass(frozen=True)
 class ContractProblem:
     """One thing wrong in one contract file; `field` is the path inside it ('' for the file)."""
@@ -192,22 +201,31 @@ def _location(loc: tuple[int | str, ...], raw: object) -> str:
     return ".".join(parts)
 
 
+def _message(msg: str) -> str:
+    return msg.removeprefix("Value error, ")
+
+
 def parse_contract(file: Path) -> tuple[Contract | None, list[ContractProblem]]:
     """Load one contract file, returning it or every problem found in it."""
     name = file.name
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        return None, [ContractProblem(name, "", f"cannot be read as YAML: {exc}")]
+        return None, [ContractProblem(name, "", "cannot be read as YAML: " + " ".join(str(exc).split()))]
     if not isinstance(raw, dict):
         return None, [ContractProblem(name, "", "must be a mapping of id, name, timezone, import_time, fields")]
     try:
         contract = Contract.model_validate(raw)
     except ValidationError as exc:
-        return None, [
-            ContractProblem(name, _location(tuple(err["loc"]), raw), err["msg"].removeprefix("Value error, "))
+        problems = [
+            ContractProblem(name, _location(tuple(err["loc"]), raw) or "fields", _message(err["msg"]))
             for err in exc.errors()
         ]
+        raw_fields = raw.get("fields")
+        if isinstance(raw_fields, list) and all(isinstance(f, dict) for f in raw_fields):
+            seen = {p.message for p in problems}
+            problems += [ContractProblem(name, "fields", m) for m in field_list_problems(raw_fields) if m not in seen]
+        return None, problems
     return contract, []
 
 

@@ -1,0 +1,121 @@
+"""Contracts: loading, every problem reported with file and field, DST-safe cut-offs, the CLI check."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from schemas.contract import Contract, check_contracts, load_contracts
+from tests.conftest import EXAMPLE_CLIENTS
+
+GOOD = """
+id: acme
+name: Acme
+timezone: Europe/Amsterdam
+import_time: "02:30"
+fields:
+  - {name: Email, xml: email, type: email, required: true}
+  - {name: Segment, xml: segment, type: enum, values: [A, B]}
+"""
+
+
+def write(folder: Path, name: str, text: str) -> None:
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(text, encoding="utf-8")
+
+
+def test_examples_load() -> None:
+    contracts = load_contracts(EXAMPLE_CLIENTS)
+    assert set(contracts) == {"northwind", "contoso", "fabrikam"}
+    assert contracts["contoso"].csv.delimiter == ";"
+    assert contracts["northwind"].email_field.name == "Email"
+    assert [f.name for f in contracts["northwind"].fields][:2] == ["Email", "First Name"]
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "fragment"),
+    [
+        (GOOD.replace("type: enum, values: [A, B]", "type: money"), "fields[1] (Segment).type", "Input should be"),
+        (GOOD.replace("Europe/Amsterdam", "Mars/Olympus"), "timezone", "not an IANA timezone"),
+        (GOOD.replace('"02:30"', '"24:00"'), "import_time", "HH:MM"),
+        (GOOD.replace("name: Segment", "name: Email"), "fields", "duplicate field name 'Email'"),
+        (GOOD.replace("xml: segment", "xml: email"), "fields", "duplicate field xml 'email'"),
+        (GOOD.replace("type: email, required: true", "type: string"), "fields", "exactly one field of type email"),
+        (GOOD.replace("required: true", "required: false"), "fields", "must be required"),
+        (GOOD.replace(", values: [A, B]", ""), "fields[1] (Segment)", "needs 'values'"),
+        (GOOD.replace("id: acme", "id: Acme Co"), "id", "must match"),
+        (GOOD.replace("xml: segment", "xml: 1seg"), "fields[1] (Segment).xml", "not a valid XML element name"),
+        (GOOD + "colour: blue\n", "colour", "Extra inputs"),
+    ],
+)
+def test_each_problem_names_file_and_field(tmp_path: Path, text: str, field: str, fragment: str) -> None:
+    write(tmp_path, "acme.yaml", text)
+    contracts, problems = check_contracts(tmp_path)
+    assert contracts == {}
+    assert any(p.file == "acme.yaml" and p.field == field and fragment in p.message for p in problems), problems
+
+
+def test_every_problem_in_every_file_is_reported(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", GOOD.replace("Europe/Amsterdam", "Nowhere").replace("type: enum", "type: colour"))
+    write(tmp_path, "b.yaml", "id: [")
+    write(tmp_path, "c.yaml", GOOD)
+    write(tmp_path, "d.yaml", GOOD)  # same id as c.yaml
+    contracts, problems = check_contracts(tmp_path)
+    assert set(contracts) == {"acme"}
+    by_file = {p.file for p in problems}
+    assert by_file == {"a.yaml", "b.yaml", "d.yaml"}
+    assert len([p for p in problems if p.file == "a.yaml"]) == 2
+    assert "used by another file" in next(p.message for p in problems if p.file == "d.yaml")
+
+
+def test_cli_check_exits_non_zero_and_lists_problems(tmp_path: Path) -> None:
+    write(tmp_path, "a.yaml", GOOD.replace("Europe/Amsterdam", "Nowhere"))
+    env = {"SFTP_IMPORT_CLIENTS_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    bad = subprocess.run([sys.executable, "-m", "flows.cli", "contracts", "check"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 1
+    assert "a.yaml: timezone: 'Nowhere' is not an IANA timezone" in bad.stderr
+    env["SFTP_IMPORT_CLIENTS_DIR"] = str(EXAMPLE_CLIENTS)
+    good = subprocess.run([sys.executable, "-m", "flows.cli", "contracts", "check"], capture_output=True, text=True, env=env)
+    assert good.returncode == 0, good.stderr
+    assert "3 contract(s) OK" in good.stdout
+
+
+def _contract(import_time: str, timezone: str) -> Contract:
+    return Contract.model_validate(
+        {
+            "id": "x",
+            "name": "X",
+            "timezone": timezone,
+            "import_time": import_time,
+            "fields": [{"name": "Email", "xml": "email", "type": "email", "required": True}],
+        }
+    )
+
+
+def test_cutoff_skipped_by_spring_forward_moves_after_the_gap() -> None:
+    contract = _contract("02:30", "Europe/Amsterdam")
+    cutoff = contract.cutoff_on(date(2026, 3, 29))  # 02:00-03:00 does not exist that night
+    assert cutoff.astimezone(UTC) == datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+
+
+def test_cutoff_in_the_repeated_hour_is_taken_once() -> None:
+    contract = _contract("02:30", "Europe/Amsterdam")
+    cutoff = contract.cutoff_on(date(2026, 10, 25))  # 02:00-03:00 happens twice: the first one counts
+    assert cutoff.astimezone(UTC) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("timezone", ["Europe/Amsterdam", "America/New_York"])
+def test_one_cutoff_per_local_day_across_dst(timezone: str) -> None:
+    contract = _contract("02:30", timezone)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    days = []
+    for _ in range(300):  # walk cut-off to cut-off through both changes of the year
+        now = contract.next_cutoff(now)
+        days.append(now.astimezone(contract.zone).date())
+    assert len(days) == len(set(days))
+    assert all((b - a).days == 1 for a, b in zip(days, days[1:], strict=False))
+    assert contract.last_cutoff(now) == now
