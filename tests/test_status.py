@@ -1,0 +1,88 @@
+"""`status`: reads the ledger while a writer holds the store, JSON shape, readable table."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flows.cli import main
+from tasks import store
+from tasks.settings import load_settings
+
+HOLD_WRITER = """
+import sys, time
+from pathlib import Path
+from datetime import datetime, UTC
+from tasks import store
+with store.open_store(Path(sys.argv[1])) as con:
+    store.record_arrival(con, client="northwind", name="held.csv", status="staged", size=3,
+                         mtime=datetime.now(UTC), received_at=datetime.now(UTC), sha256="ab")
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_status_waits_for_a_writer_instead_of_failing(home: Path, capsys: object) -> None:
+    db = load_settings().db_path
+    with store.open_store(db):
+        pass  # the file exists, as after a first sync
+    writer = subprocess.Popen([sys.executable, "-c", HOLD_WRITER, str(db), "1.5"], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "holding"
+    started = time.monotonic()
+    assert main(["status", "--json", "--client", "northwind"]) == 0
+    waited = time.monotonic() - started
+    writer.wait(timeout=10)
+    report = json.loads(capsys.readouterr().out)  # type: ignore[attr-defined]
+    assert waited > 0.5  # it did wait for the writer to finish
+    assert [f["name"] for f in report["clients"][0]["files"]] == ["held.csv"]
+
+
+def test_status_json_lists_every_kind_of_file(home: Path, capsys: object) -> None:
+    now = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+    with store.open_store(load_settings().db_path) as con:
+        store.record_arrival(
+            con, client="northwind", name="a.csv", status="staged", size=10, mtime=now, received_at=now, sha256="f0"
+        )
+        store.record_arrival(
+            con,
+            client="northwind",
+            name="b.pdf",
+            status="rejected",
+            size=5,
+            mtime=now,
+            received_at=now,
+            reason="not accepted",
+        )
+        store.record_waiting(con, "northwind", "c.csv", 7, now, now)
+        assert store.record_ignored(con, "northwind", "a.csv", 11, now, now, "used name")
+        assert not store.record_ignored(con, "northwind", "a.csv", 11, now, now, "used name")
+    assert main(["status", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)  # type: ignore[attr-defined]
+    clients = {c["id"]: c for c in report["clients"]}
+    assert set(clients) == {"northwind", "contoso", "fabrikam"}
+    files = clients["northwind"]["files"]
+    assert sorted((f["name"], f["status"]) for f in files) == [
+        ("a.csv", "ignored"),
+        ("a.csv", "staged"),
+        ("b.pdf", "rejected"),
+        ("c.csv", "waiting"),
+    ]
+    staged = next(f for f in files if f["status"] == "staged")
+    assert staged["sha256"] == "f0" and staged["size"] == 10
+    assert staged["next_import_at"] == clients["northwind"]["next_import_at"]
+    assert main(["status", "--client", "northwind"]) == 0
+    table = capsys.readouterr().out  # type: ignore[attr-defined]
+    assert "northwind  (next import" in table and "b.pdf" in table and "not accepted" in table
+
+
+def test_commands_without_a_flow_do_not_import_prefect(home: Path) -> None:
+    probe = (
+        "import sys; from flows.cli import main; main(['status']); main(['contracts', 'check']);"
+        "assert 'prefect' not in sys.modules, 'prefect imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
