@@ -11,7 +11,8 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field as PydField, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import Field as PydField
 
 FieldType = Literal["string", "email", "integer", "decimal", "date", "datetime", "boolean", "enum"]
 CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -246,7 +247,9 @@ def check_contracts(directory: Path) -> tuple[dict[str, Contract], list[Contract
             continue
         if contract.directory in dirs:
             problems.append(
-                ContractProblem(file.name, "sftp_dir", f"folder {contract.directory!r} is used by {dirs[contract.directory]}")
+                ContractProblem(
+                    file.name, "sftp_dir", f"folder {contract.directory!r} is used by {dirs[contract.directory]}"
+                )
             )
             continue
         contracts[contract.id] = contract

@@ -75,11 +75,15 @@ def test_every_problem_in_every_file_is_reported(tmp_path: Path) -> None:
 def test_cli_check_exits_non_zero_and_lists_problems(tmp_path: Path) -> None:
     write(tmp_path, "a.yaml", GOOD.replace("Europe/Amsterdam", "Nowhere"))
     env = {"SFTP_IMPORT_CLIENTS_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    bad = subprocess.run([sys.executable, "-m", "flows.cli", "contracts", "check"], capture_output=True, text=True, env=env)
+    bad = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "contracts", "check"], capture_output=True, text=True, env=env
+    )
     assert bad.returncode == 1
     assert "a.yaml: timezone: 'Nowhere' is not an IANA timezone" in bad.stderr
     env["SFTP_IMPORT_CLIENTS_DIR"] = str(EXAMPLE_CLIENTS)
-    good = subprocess.run([sys.executable, "-m", "flows.cli", "contracts", "check"], capture_output=True, text=True, env=env)
+    good = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "contracts", "check"], capture_output=True, text=True, env=env
+    )
     assert good.returncode == 0, good.stderr
     assert "3 contract(s) OK" in good.stdout
 

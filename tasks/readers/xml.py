@@ -1,0 +1,164 @@
+"""XML reader on xmltodict: `<contacts><contact><field>…</field>…</contact>…</contacts>`.
+
+Entities are disabled (xmltodict rejects entity declarations) and any DOCTYPE is refused before
+its internal subset is read, so billion-laughs, quadratic blow-up and external entities (XXE) are
+rejected, never expanded or fetched. Records are streamed (item_depth=2); each one's line is the
+line of its <contact> start tag, taken from the expat parser as the tag is opened."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from xml.parsers import expat
+
+import xmltodict
+
+from schemas.contract import Contract
+from tasks.errors import FileRejected, RejectCode, RowError
+from tasks.readers import RawTable
+
+ROOT, RECORD = "contacts", "contact"
+DECLARED_ENCODING = re.compile(rb"""^<\?xml[^>]*encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+
+
+class DoctypeRefused(Exception):
+    """A DOCTYPE was found: DTDs can declare entities, so none is accepted."""
+
+
+@dataclass
+class _Trace:
+    """What the parser saw besides the records: the root element's name and each record's line."""
+
+    root: str | None = None
+    lines: list[int] = field(default_factory=list)
+
+
+class _LineTrackingParser:
+    """An expat parser that refuses DOCTYPEs and records the root's name and each record's line."""
+
+    def __init__(self, parser: Any, trace: _Trace) -> None:
+        object.__setattr__(self, "_parser", parser)
+        object.__setattr__(self, "_depth", 0)
+        object.__setattr__(self, "_trace", trace)
+        parser.StartDoctypeDeclHandler = self._refuse_doctype
+        parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+
+    @staticmethod
+    def _refuse_doctype(*_args: object) -> None:
+        raise DoctypeRefused
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._parser, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "StartElementHandler":
+            value = self._on_start(value)
+        elif name == "EndElementHandler":
+            value = self._on_end(value)
+        setattr(self._parser, name, value)
+
+    def _on_start(self, handler: Callable[..., None]) -> Callable[..., None]:
+        def start(name: str, attrs: Any) -> None:
+            depth = self._depth + 1
+            object.__setattr__(self, "_depth", depth)
+            if depth == 1:
+                self._trace.root = name
+            elif depth == 2:
+                self._trace.lines.append(self._parser.CurrentLineNumber)
+            handler(name, attrs)
+
+        return start
+
+    def _on_end(self, handler: Callable[..., None]) -> Callable[..., None]:
+        def end(name: str) -> None:
+            object.__setattr__(self, "_depth", self._depth - 1)
+            handler(name)
+
+        return end
+
+
+class _Expat:
+    """The `expat` module as xmltodict calls it, handing out line-tracking parsers."""
+
+    def __init__(self, trace: _Trace) -> None:
+        self.trace = trace
+
+    def ParserCreate(self, encoding: str | None = None, namespace_separator: str | None = None) -> _LineTrackingParser:
+        return _LineTrackingParser(expat.ParserCreate(encoding, namespace_separator), self.trace)
+
+
+def read_xml(name: str, data: bytes, contract: Contract) -> RawTable:
+    """Read the records; names are checked later against the contract (validate), values kept as text."""
+    trace = _Trace()
+    records: list[tuple[str, Any]] = []
+
+    def collect(path: list[tuple[str, Any]], item: Any) -> bool:
+        records.append((path[1][0], item))
+        return True
+
+    try:
+        xmltodict.parse(
+            data,
+            expat=_Expat(trace),
+            disable_entities=True,
+            xml_attribs=False,
+            strip_whitespace=False,
+            item_depth=2,
+            item_callback=collect,
+        )
+    except DoctypeRefused:
+        raise FileRejected(
+            RejectCode.UNSAFE, name, "The XML has a DOCTYPE declaration; DTDs and entities are not accepted. Remove it."
+        ) from None
+    except ValueError:  # xmltodict's refusal of an entity declaration
+        raise FileRejected(
+            RejectCode.UNSAFE, name, "The XML declares entities, which are not accepted. Remove them."
+        ) from None
+    except expat.ExpatError as exc:
+        raise FileRejected(
+            RejectCode.CORRUPT, name, f"The XML is not well-formed: {expat.ErrorString(exc.code)} at line {exc.lineno}."
+        ) from None
+    if trace.root != ROOT:
+        raise FileRejected(RejectCode.XML_NAMES, name, f"The root element is <{trace.root}>; it must be <{ROOT}>.")
+    return _table(name, data, records, trace.lines)
+
+
+def _table(name: str, data: bytes, records: list[tuple[str, Any]], lines: list[int]) -> RawTable:
+    """Records to rows over the union of element names seen, in order of first appearance."""
+    match = DECLARED_ENCODING.match(data.lstrip(b"\xef\xbb\xbf"))
+    encoding = (
+        match.group(1).decode().lower() if match else "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8"
+    )
+    table = RawTable(file=name, format="xml", header=[], encoding=encoding)
+    for record_name, _ in records:
+        if record_name != RECORD:
+            raise FileRejected(
+                RejectCode.XML_NAMES,
+                name,
+                f"<{ROOT}> holds a <{record_name}> element; only <{RECORD}> elements are allowed.",
+            )
+    names: dict[str, None] = {}
+    values: list[dict[str, str]] = []
+    for (_, item), line in zip(records, lines, strict=True):
+        fields: dict[str, str] = {}
+        bad = False
+        for key, value in (item if isinstance(item, dict) else {}).items():
+            if key == "#text":
+                continue  # whitespace between the field elements
+            names.setdefault(key, None)
+            if isinstance(value, list):
+                table.row_errors.append(RowError(line, key, f"<{key}> appears {len(value)} times in one contact."))
+                bad = True
+            elif isinstance(value, dict):
+                table.row_errors.append(RowError(line, key, f"<{key}> holds elements; it must hold text only."))
+                bad = True
+            else:
+                fields[key] = value or ""
+        if not bad:
+            values.append(fields)
+            table.lines.append(line)
+    table.header = list(names)
+    table.rows = [[fields.get(n, "") for n in table.header] for fields in values]
+    return table

@@ -1,0 +1,194 @@
+"""Turn a received file into typed contact rows plus the precise list of what was wrong.
+
+Whole-file problems raise FileRejected with a message the client can act on; row problems are
+collected (all at once: pandera lazy validation) and only the rows without any error are kept."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pandera.errors
+
+from schemas.contacts import REQUIRED_CHECK, build_schema, parse_value, typed_column
+from schemas.contract import Contract, ContractField
+from tasks.errors import FileRejected, RejectCode, RowError
+from tasks.readers import RawTable, read_bytes
+
+SEPARATORS = {",": "comma", ";": "semicolon"}
+
+
+@dataclass
+class ParsedFile:
+    """A file read and validated: the valid rows typed (columns = xml names + `_line`), and the rest."""
+
+    file: str
+    format: str
+    encoding: str | None
+    delimiter: str | None
+    rows: pd.DataFrame
+    rows_read: int
+    errors: list[RowError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _megabytes(size: int) -> str:
+    """A size as a client reads it: MB from 1 MB on, bytes below."""
+    return f"{size / 1024 / 1024:.1f} MB" if size >= 1024 * 1024 else f"{size:,} bytes"
+
+
+def check_size(name: str, size: int, max_bytes: int, warn_bytes: int) -> list[str]:
+    """Reject an empty or oversized file; warn about one over the recommended size."""
+    if size == 0:
+        raise FileRejected(RejectCode.EMPTY, name, "The file is empty.")
+    if size > max_bytes:
+        raise FileRejected(
+            RejectCode.TOO_LARGE,
+            name,
+            f"The file is {_megabytes(size)}; the limit is {_megabytes(max_bytes)}. Split it into smaller files.",
+        )
+    if size > warn_bytes:
+        return [f"The file is {_megabytes(size)}; please keep files under {_megabytes(warn_bytes)}."]
+    return []
+
+
+def _separator_hint(table: RawTable, contract: Contract) -> str:
+    """A hint when a CSV looks separated by the other separator than the contract's."""
+    expected = contract.csv.delimiter
+    if table.format != "csv" or len(table.header) >= len(contract.fields):
+        return ""
+    for other, word in SEPARATORS.items():
+        if other != expected and len(other.join(table.header).split(other)) >= len(contract.fields):
+            return (
+                f" The file looks {word}-separated ('{other}'), but this contract expects "
+                f"{SEPARATORS[expected]}-separated values ('{expected}'): save it with '{expected}' as the separator."
+            )
+    return ""
+
+
+def _columns(count: int) -> str:
+    return f"{count} column" if count == 1 else f"{count} columns"
+
+
+def check_header(table: RawTable, contract: Contract) -> None:
+    """CSV/XLS(X): the header must list the contract's field names, in order; name the first difference."""
+    found = [h.strip() for h in table.header]
+    expected = [f.name for f in contract.fields]
+    if found == expected:
+        return
+    order = " Expected columns, in order: " + ", ".join(expected) + "."
+    hint = _separator_hint(table, contract)
+    for position, (have, want) in enumerate(zip(found, expected, strict=False), start=1):
+        if have != want:
+            case = " (names are case-sensitive)" if have.lower() == want.lower() else ""
+            problem = f"column {position} is '{have}' but the contract expects '{want}'{case}."
+            break
+    else:
+        position = min(len(found), len(expected)) + 1
+        if len(found) < len(expected):
+            problem = f"column {position} '{expected[position - 1]}' is missing."
+        else:
+            problem = f"column {position} '{found[position - 1]}' is not in the contract."
+    counts = f" ({_columns(len(found))}, the contract has {len(expected)})" if len(found) != len(expected) else ""
+    raise FileRejected(
+        RejectCode.HEADER, table.file, f"The header does not match the contract{counts}: {problem}{hint}{order}"
+    )
+
+
+def check_xml_names(table: RawTable, contract: Contract) -> None:
+    """XML: every element inside <contact> must be one of the contract's names, exactly (case-sensitive)."""
+    allowed = [f.xml for f in contract.fields]
+    unknown = [n for n in table.header if n not in allowed]
+    if not unknown:
+        return
+    by_lower = {a.lower(): a for a in allowed}
+    shown = [
+        f"<{n}> (did you mean <{by_lower[n.lower()]}>? names are case-sensitive)" if n.lower() in by_lower else f"<{n}>"
+        for n in unknown
+    ]
+    raise FileRejected(
+        RejectCode.XML_NAMES,
+        table.file,
+        f"The XML has elements that are not in the contract: {', '.join(shown)}. "
+        f"Allowed elements: {', '.join(allowed)}.",
+    )
+
+
+def _reason(contract_field: ContractField, text: object) -> str:
+    """Why a cell failed its type check: the parser's own message."""
+    try:
+        parse_value(contract_field, str(text))
+    except ValueError as exc:
+        return str(exc)
+    return "Invalid value."
+
+
+def _row_errors(texts: pd.DataFrame, lines: list[int], contract: Contract, format: str) -> list[RowError]:
+    """Every failed check of the text table (pandera, lazy), as row errors with line, field and reason."""
+    try:
+        build_schema(contract).validate(texts, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        fields = {f.xml: f for f in contract.fields}
+        errors = []
+        for case in exc.failure_cases.itertuples(index=False):
+            contract_field = fields[str(case.column)]
+            shown = contract_field.xml if format == "xml" else contract_field.name
+            message = (
+                f"{shown} is required." if case.check == REQUIRED_CHECK else _reason(contract_field, case.failure_case)
+            )
+            errors.append(RowError(lines[int(case.index)], shown, message))
+        return errors
+    return []
+
+
+def parse_file(name: str, data: bytes, contract: Contract, *, max_bytes: int, warn_bytes: int) -> ParsedFile:
+    """Read, check and type a file against the client's contract."""
+    warnings = check_size(name, len(data), max_bytes, warn_bytes)
+    if not data.strip():
+        raise FileRejected(RejectCode.EMPTY, name, "The file is empty.")
+    table = read_bytes(name, data, contract)
+    rows_read = len(table.rows) + len({e.line for e in table.row_errors})
+    if table.format == "xml":
+        check_xml_names(table, contract)
+        if rows_read == 0:
+            raise FileRejected(RejectCode.EMPTY, name, "The file holds no <contact> elements.")
+    else:
+        if not table.header:
+            raise FileRejected(RejectCode.EMPTY, name, "The file is empty: no header row and no contacts.")
+        check_header(table, contract)
+        if rows_read == 0:
+            raise FileRejected(RejectCode.EMPTY, name, "The file has a header but no contact rows.")
+    if rows_read > contract.max_rows:
+        raise FileRejected(
+            RejectCode.TOO_MANY_ROWS,
+            name,
+            f"The file has {rows_read:,} contact rows; the limit is {contract.max_rows:,} per file. "
+            "Split it into smaller files.",
+        )
+    keys = table.header if table.format == "xml" else [h.strip() for h in table.header]
+    columns = {n: [row[i] for row in table.rows] for i, n in enumerate(keys)}
+    names = [f.xml for f in contract.fields]
+    texts = pd.DataFrame(
+        {
+            f.xml: columns.get(f.xml if table.format == "xml" else f.name, [""] * len(table.rows))
+            for f in contract.fields
+        },
+        columns=names,
+        dtype=str,
+    )
+    errors = sorted(table.row_errors + _row_errors(texts, table.lines, contract, table.format), key=lambda e: e.line)
+    rejected = {e.line for e in errors}
+    keep = [i for i, line in enumerate(table.lines) if line not in rejected]
+    valid = texts.iloc[keep]
+    rows = pd.DataFrame({f.xml: typed_column(f, valid[f.xml].tolist()) for f in contract.fields}, columns=names)
+    rows["_line"] = pd.Series([table.lines[i] for i in keep], dtype="int64")
+    return ParsedFile(
+        file=name,
+        format=table.format,
+        encoding=table.encoding,
+        delimiter=table.delimiter,
+        rows=rows,
+        rows_read=rows_read,
+        errors=errors,
+        warnings=warnings + table.warnings,
+    )

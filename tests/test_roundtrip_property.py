@@ -1,0 +1,95 @@
+"""Property: contacts generated from a contract, written in any accepted format and read back through
+parse_file, come back identical (leading zeros, NA-like words, formula-like text, accents, emoji)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schemas.contacts import Value
+from schemas.contract import Contract, ContractField, CsvOptions, load_contracts
+from schemas.samples import Format, Record, write_rows
+from tasks.validate import parse_file
+
+CONTRACTS = load_contracts(Path(__file__).parents[1] / "examples" / "clients")
+TRICKY = (
+    "007",
+    "00042",
+    "NA",
+    "N/A",
+    "None",
+    "null",
+    "nan",
+    "",
+    '=HYPERLINK("http://x.io","click")',
+    "Zoë Ørsted",
+    "😀 émoji",
+    'a,b;c"d',
+)
+EARLIEST, LATEST = datetime(1900, 3, 1), datetime(2100, 12, 31)  # Excel's serial dates are wrong before March 1900
+
+
+def text(codec: str, fmt: Format) -> st.SearchStrategy[str]:
+    """Free text the format and encoding can carry: no control characters but line feeds and tabs."""
+    extra = "\n\t\r" if fmt != "xlsx" else "\n\t"
+    chars = st.characters(codec=codec, exclude_categories=("Cc", "Cs")) | st.sampled_from(extra)
+    tricky = [t for t in TRICKY if t.encode(codec, errors="ignore").decode(codec) == t]
+    strategy = st.text(chars, max_size=12) | st.sampled_from(tricky)
+    if fmt == "xlsx":  # openpyxl writes whitespace-only text without xml:space="preserve"
+        strategy = strategy.filter(lambda s: s.strip() != "" or s == "")
+    return strategy
+
+
+def value(field: ContractField, codec: str, fmt: Format) -> st.SearchStrategy[Value]:
+    """Valid values of a field, as parse_file returns them."""
+    strategies: dict[str, st.SearchStrategy[Value]] = {
+        "string": text(codec, fmt).filter(lambda s: bool(s.strip()) or not field.required).map(lambda s: s or None),
+        "email": st.from_regex(r"[A-Za-z0-9._%+-]{1,10}@[a-z0-9-]{1,8}\.[a-z]{2,4}", fullmatch=True),
+        "integer": st.integers(-(10**15), 10**15),
+        "decimal": st.integers(0, 10).flatmap(
+            lambda places: st.decimals(-(10**12), 10**12, places=places, allow_nan=False, allow_infinity=False)
+        ),
+        "date": st.dates(EARLIEST.date(), LATEST.date()),
+        "datetime": st.datetimes(EARLIEST, LATEST).map(lambda d: d.replace(microsecond=0)),
+        "boolean": st.booleans(),
+        "enum": st.sampled_from(field.values or ("",)),
+    }
+    return strategies[field.type] if field.required else st.none() | strategies[field.type]
+
+
+def records(contract: Contract, codec: str, fmt: Format) -> st.SearchStrategy[list[Record]]:
+    record = st.fixed_dictionaries({f.xml: value(f, codec, fmt) for f in contract.fields})
+    return st.lists(record, min_size=1, max_size=4)
+
+
+VARIANTS = [
+    *[("csv", delimiter, encoding) for delimiter in ",;" for encoding in ("utf-8", "utf-8-sig", "utf-16", "cp1252")],
+    ("xlsx", None, "utf-8"),
+    ("xml", None, "utf-8"),
+]
+
+
+@pytest.mark.parametrize(("fmt", "delimiter", "encoding"), VARIANTS)
+@pytest.mark.parametrize("client", sorted(CONTRACTS))
+def test_roundtrip(client: str, fmt: Format, delimiter: str | None, encoding: str) -> None:
+    contract = CONTRACTS[client]
+    if delimiter:
+        contract = contract.model_copy(update={"csv": CsvOptions(delimiter=delimiter)})
+    codec = "utf-8" if encoding.startswith("utf") else encoding
+
+    @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(records(contract, codec, fmt))
+    def roundtrip(contacts: list[Record]) -> None:
+        data = write_rows(contract, contacts, fmt, encoding=encoding)
+        parsed = parse_file(f"c.{fmt}", data, contract, max_bytes=10**8, warn_bytes=10**7)
+        assert parsed.errors == []
+        assert parsed.rows.drop(columns="_line").to_dict("records") == contacts
+        if fmt == "csv":
+            ascii_only = encoding == "cp1252" and data.isascii()  # plain ASCII is valid UTF-8 too
+            assert (parsed.encoding, parsed.delimiter) == ("utf-8" if ascii_only else encoding, contract.csv.delimiter)
+
+    roundtrip()

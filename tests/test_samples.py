@@ -1,0 +1,34 @@
+"""Every sample file of every format validates with zero errors, for every example contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from schemas.contract import Contract, load_contracts
+from schemas.samples import SAMPLE_ROWS, Format, sample_records, write_sample
+from tasks.validate import parse_file
+
+CONTRACTS = load_contracts(Path(__file__).parents[1] / "examples" / "clients")
+FORMATS: tuple[Format, ...] = ("csv", "xlsx", "xml")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("client", sorted(CONTRACTS))
+def test_sample_validates_with_zero_errors(client: str, fmt: Format) -> None:
+    contract: Contract = CONTRACTS[client]
+    parsed = parse_file(f"sample.{fmt}", write_sample(contract, fmt), contract, max_bytes=10**8, warn_bytes=10**7)
+    assert parsed.errors == []
+    assert parsed.rows_read == len(parsed.rows) == SAMPLE_ROWS
+    assert parsed.rows.drop(columns="_line").to_dict("records") == sample_records(contract)
+
+
+@pytest.mark.parametrize("client", sorted(CONTRACTS))
+def test_sample_header_in_contract_order(client: str) -> None:
+    contract = CONTRACTS[client]
+    text = write_sample(contract, "csv").decode()
+    assert text.splitlines()[0] == contract.csv.delimiter.join(f.name for f in contract.fields)
+    xml = write_sample(contract, "xml").decode()
+    positions = [xml.index(f"<{f.xml}>") for f in contract.fields]
+    assert positions == sorted(positions)
