@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from datetime import UTC, date, datetime
@@ -121,5 +122,5 @@ def test_one_cutoff_per_local_day_across_dst(timezone: str) -> None:
         now = contract.next_cutoff(now)
         days.append(now.astimezone(contract.zone).date())
     assert len(days) == len(set(days))
-    assert all((b - a).days == 1 for a, b in zip(days, days[1:], strict=False))
+    assert all((b - a).days == 1 for a, b in itertools.pairwise(days))
     assert contract.last_cutoff(now) == now
