@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help install test test-fast lint fmt demo bench ui deploy worker clean
+.PHONY: help install test test-fast lint fmt demo bench ui deploy worker server clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,3 +34,31 @@ fmt: install ## format and fix what ruff can
 
 clean: ## remove the venv and the demo's state
 	rm -rf $(VENV) .demo
+
+demo: install ## the main job on embedded defaults: SFTP server, sample clients, sync, import, status
+	$(PY) -m demo.run
+
+bench: install ## benchmarks: readers, sync, import (figures printed)
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# --- running on a Prefect server (see docs/operations.md) ---------------------------------------
+PREFECT_PORT ?= 4200
+PREFECT := $(VENV)/bin/prefect
+WORKER_LIMIT ?= 2
+
+server: install ## start a Prefect server and its UI on 127.0.0.1:$(PREFECT_PORT) (foreground)
+	$(PREFECT) server start --host 127.0.0.1 --port $(PREFECT_PORT)
+
+ui: install ## the Prefect UI on the demo's runs (server with PREFECT_HOME=.demo/prefect), http://127.0.0.1:$(PREFECT_PORT)
+	PREFECT_HOME=$(CURDIR)/.demo/prefect $(PREFECT) server start --host 127.0.0.1 --port $(PREFECT_PORT)
+
+deploy: install ## pool + store limit, prefect.yaml from the contracts, deploy all, prune stale slots (needs PREFECT_API_URL)
+	@test -n "$$PREFECT_API_URL" || { echo "set PREFECT_API_URL (e.g. http://127.0.0.1:$(PREFECT_PORT)/api)"; exit 1; }
+	$(PY) -m deployments.setup
+	$(PY) -m deployments.generate
+	$(PREFECT) --no-prompt deploy --all
+	$(PY) -m deployments.setup prune
+
+worker: install ## a process worker on the sftp-import pool, $(WORKER_LIMIT) runs at a time (needs PREFECT_API_URL)
+	@test -n "$$PREFECT_API_URL" || { echo "set PREFECT_API_URL (e.g. http://127.0.0.1:$(PREFECT_PORT)/api)"; exit 1; }
+	$(PREFECT) worker start --pool sftp-import --limit $(WORKER_LIMIT)

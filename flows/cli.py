@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from schemas.contract import Contract, check_contracts, load_contracts
 from tasks.settings import Settings, load_settings
@@ -44,6 +44,128 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
+    _contracts(settings, args.client)  # an unknown client fails here, before Prefect is imported
+    from prefect.settings import PREFECT_API_URL
+    from prefect.states import State
+
+    from flows.hourly_sync import hourly_sync
+
+    if not PREFECT_API_URL.value():
+        print("PREFECT_API_URL is not set: Prefect starts a temporary local server for this run", file=sys.stderr)
+
+    state = cast("State[Any]", hourly_sync(client=args.client, return_state=True))
+    summary = state.result(raise_on_failure=False)
+    if not isinstance(summary, dict):  # the flow itself failed (bad contracts, no store limit, …)
+        print(f"sync failed: {summary}", file=sys.stderr)
+        return 1
+    for client_id, counts in sorted(summary["clients"].items()):
+        shown = ", ".join(f"{k} {counts[k]}" for k in ("staged", "waiting", "ignored", "rejected", "skipped"))
+        print(f"{client_id}: {counts['listed']} listed: {shown}")
+    for client_id, error in sorted(summary["failed"].items()):
+        print(f"{client_id}: FAILED {error}", file=sys.stderr)
+    return 1 if summary["failed"] else 0
+
+
+def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
+    _contracts(settings, args.client)  # an unknown client fails here, before Prefect is imported
+    from flows.backfill import backfill
+
+    state: Any = backfill(client=args.client, files=args.file, return_state=True)
+    if not state.is_completed():
+        print(f"backfill refused or failed: {state.message}", file=sys.stderr)
+        return 1
+    for outcome in state.result()["files"]:
+        print(f"{outcome['name']}: {outcome['status']}{' (' + outcome['reason'] + ')' if outcome['reason'] else ''}")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    contracts = _contracts(settings, None)
+    if args.dry_run:  # plain functions: lists what would go, changes nothing, no Prefect
+        from tasks import retention, sftp
+
+        with sftp.connect(settings.sftp) as connection:
+            for contract in contracts.values():
+                plan = retention.plan_client(connection, settings, contract, datetime.now(UTC))
+                for d in plan.deletions:
+                    print(f"{contract.id}: would delete {d.name} from {d.location}")
+        return 0
+    from flows.retention import retention_flow
+
+    state: Any = retention_flow(return_state=True)
+    result = state.result(raise_on_failure=False)
+    if not isinstance(result, dict):
+        print(f"purge failed: {state.message}", file=sys.stderr)
+        return 1
+    for client_id, counts in sorted(result["clients"].items()):
+        print(f"{client_id}: deleted {counts['sftp']} from SFTP, {counts['staging']} from staging")
+    for client_id, error in sorted(result["failed"].items()):
+        print(f"{client_id}: FAILED {error}", file=sys.stderr)
+    return 1 if result["failed"] else 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    _contracts(settings, args.client)  # an unknown client fails here, before Prefect is imported
+    import asyncio
+
+    from prefect.settings import PREFECT_API_URL
+
+    from deployments.limits import ensure_store_limit
+    from flows.daily_import import daily_import
+
+    if not PREFECT_API_URL.value():
+        print("PREFECT_API_URL is not set: Prefect starts a temporary local server for this run", file=sys.stderr)
+    asyncio.run(ensure_store_limit())
+    state: Any = daily_import(client=args.client, now=args.now, return_state=True)
+    summary = state.result(raise_on_failure=False)
+    if not isinstance(summary, dict):
+        print(f"import failed: {state.message}", file=sys.stderr)
+        return 1
+    for outcome in summary["files"]:
+        stats = ", ".join(f"{k} {v}" for k, v in outcome["stats"].items())
+        print(
+            f"{outcome['name']}: {outcome['status']}"
+            + (f" ({outcome['reason']})" if outcome["reason"] else "")
+            + (f": {stats}" if stats else "")
+        )
+    print(f"{args.client}: " + ", ".join(f"{k} {v}" for k, v in summary["totals"].items()))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from tasks import export, store
+
+    contract = _contracts(settings, args.client)[args.client]
+    with store.open_store(settings.db_path, read_only=True) as con:
+        rows = store.read_contacts(con, contract)
+    write = export.write_contacts_csv if args.format == "csv" else export.write_contacts_json
+    if args.output is None:
+        write(contract, rows, sys.stdout)
+        return 0
+    with open(args.output, "w", encoding="utf-8", newline="") as out:
+        write(contract, rows, out)
+    print(f"{len(rows)} contacts of {args.client} written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_errors(args: argparse.Namespace, settings: Settings) -> int:
+    from tasks import export, store
+
+    _contracts(settings, args.client)
+    with store.open_store(settings.db_path, read_only=True) as con:
+        if store.file_status(con, args.client, args.file) is None:
+            raise SystemExit(f"{args.client} has no file named {args.file!r}")
+        errors = store.file_errors(con, args.client, args.file)
+    if args.format == "csv":
+        export.write_errors_csv(errors, sys.stdout)
+        return 0
+    for error in errors:
+        print(f"line {error['line']}, {error['field']}: {error['message']}")
+    print(f"{len(errors)} row error(s) in {args.file}", file=sys.stderr)
+    return 0
+
+
 Command = Callable[[argparse.Namespace, Settings], int]
 
 
@@ -58,6 +180,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     contracts = sub.add_parser("contracts", help="client contracts").add_subparsers(dest="action", required=True)
     add("check", cmd_contracts_check, "check every contract file; non-zero exit on any problem", contracts)
+
+    sync = add("sync", cmd_sync, "copy complete new files from every client's SFTP folder to staging (hourly-sync)")
+    sync.add_argument("--client")
+
+    backfill = add("backfill", cmd_backfill, "import named files of a client now instead of at its next import")
+    backfill.add_argument("--client", required=True)
+    backfill.add_argument("--file", action="append", required=True, help="a file name; repeat for more")
+
+    purge = add("purge", cmd_purge, "delete files older than SFTP_IMPORT_RETENTION_DAYS from SFTP and staging")
+    purge.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+
+    imp = add("import", cmd_import, "import a client's staged files (daily-import): those before its last cut-off")
+    imp.add_argument("--client", required=True)
+    imp.add_argument("--now", action="store_true", help="everything received so far, not only before the cut-off")
+
+    export = add("export", cmd_export, "a client's merged contacts, keyed by the contract's field names")
+    export.add_argument("--client", required=True)
+    export.add_argument("--format", choices=("csv", "json"), required=True)
+    export.add_argument("-o", "--output", help="write to this file instead of standard output")
+
+    errors = add("errors", cmd_errors, "every row error of one imported file")
+    errors.add_argument("--client", required=True)
+    errors.add_argument("--file", required=True)
+    errors.add_argument("--format", choices=("text", "csv"), default="text")
 
     status = add("status", cmd_status, "files per client: status, statistics, next import time")
     status.add_argument("--client")

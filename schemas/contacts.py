@@ -29,7 +29,11 @@ FORMAT_WORDS = {"%d": "DD", "%m": "MM", "%Y": "YYYY", "%y": "YY", "%H": "hh", "%
 
 
 def _shown(text: str) -> str:
-    """A value quoted for a message, cut short so a long cell does not flood the report."""
+    """A value quoted for a message, cut short so a long cell does not flood the report.
+
+    A value with an '@' (an email in a shifted column) is not repeated: messages reach logs and artifacts."""
+    if "@" in text:
+        return "The value (an email address?)"
     return repr(text if len(text) <= 40 else text[:40] + "…")
 
 

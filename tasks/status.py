@@ -9,17 +9,24 @@ from schemas.contract import Contract
 from tasks import store
 from tasks.settings import Settings
 
+ERRORS_SHOWN = 20  # per file; `sftp-import errors` lists them all
+
 
 def status_report(settings: Settings, contracts: dict[str, Contract], now: datetime) -> dict[str, Any]:
-    """{"clients": [{"id", "next_import_at", "files": [...]}]} read from the store (read-only)."""
+    """{"clients": [{"id", "next_import_at", "files": [...]}]} read from the store (read-only).
+
+    Each file carries its first row errors (`errors`: line, field, message) and `errors_total`."""
     clients = []
     with store.open_store(settings.db_path, read_only=True) as con:
         for client_id, contract in sorted(contracts.items()):
             next_import = contract.next_cutoff(now)
             files = store.client_files(con, client_id)
+            errors = store.client_errors(con, client_id, ERRORS_SHOWN)
             for row in files:
                 if row["status"] in ("waiting", "staged"):
                     row["next_import_at"] = next_import
+                ledger_row = row["status"] not in ("waiting", "ignored")  # a re-upload shares its name
+                row["errors"], row["errors_total"] = errors.get(row["name"], ([], 0)) if ledger_row else ([], 0)
             clients.append({"id": client_id, "next_import_at": next_import, "files": files})
     return {"clients": clients}
 
@@ -45,12 +52,26 @@ TABLE_COLUMNS = (
 )
 
 
+def _remark(client: str, file: dict[str, Any]) -> str:
+    """The reason of a rejection, else what ops should notice: same bytes as another file, warnings."""
+    if file.get("reason"):
+        return str(file["reason"])
+    notes = [f"same content as {file['same_content_as']}"] if file.get("same_content_as") else []
+    if file.get("errors"):
+        notes.append(f"row errors: sftp-import errors --client {client} --file {file['name']}")
+    if file.get("warnings"):
+        notes.append(str(file["warnings"]))
+    return "; ".join(notes)
+
+
 def render_table(report: dict[str, Any]) -> str:
     """A plain-text table per client, readable in a terminal."""
     out: list[str] = []
     for client in report["clients"]:
         out.append(f"{client['id']}  (next import {_cell(client['next_import_at'])})")
-        rows = [[_cell(f.get(key)) for key, _ in TABLE_COLUMNS] for f in client["files"]]
+        rows = [
+            [_cell(f.get(key)) for key, _ in TABLE_COLUMNS[:-1]] + [_remark(client["id"], f)] for f in client["files"]
+        ]
         if not rows:
             out.append("  no files yet\n")
             continue

@@ -16,15 +16,23 @@ concurrency limit; readers (`status`) retry briefly while a writer holds the fil
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from schemas.contract import Contract
+    from tasks.errors import RowError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -174,12 +182,14 @@ class KnownFile:
     name: str
     received_at: datetime
     sha256: str | None
+    size: int | None = None  # size and mtime tell the file we took from a re-upload under its name
+    mtime: datetime | None = None
 
 
 def known_files(con: Any, client: str) -> dict[str, KnownFile]:
     """Every name the client has ever had accepted for consideration (any status, purged too)."""
-    rows = con.execute("SELECT name, received_at, sha256 FROM files WHERE client = ?", [client]).fetchall()
-    return {name: KnownFile(name, received, sha) for name, received, sha in rows}
+    rows = con.execute("SELECT name, received_at, sha256, size, mtime FROM files WHERE client = ?", [client]).fetchall()
+    return {row[0]: KnownFile(*row) for row in rows}
 
 
 def waiting_files(con: Any, client: str) -> dict[str, tuple[int, datetime, datetime]]:
@@ -281,3 +291,356 @@ def client_files(con: Any, client: str) -> list[dict[str, Any]]:
     rows = ledger + waiting + ignored
     rows.sort(key=lambda r: -r["received_at"].timestamp() if r["received_at"] else float("-inf"))
     return rows
+
+
+# --- the import ----------------------------------------------------------------------------------
+# One contacts table per client, `contacts_<id>`: a statement can only reach the table of the
+# client id it is given, and an upsert reads and rewrites that client's rows only, however many
+# contacts the other clients hold. Columns: email_key, each contract field by its xml name with
+# its own type, first_file, last_file, updated_at.
+
+CONTACT_TYPES: dict[str, str] = {
+    "string": "VARCHAR",
+    "email": "VARCHAR",
+    "enum": "VARCHAR",
+    "integer": "BIGINT",
+    "decimal": "DECIMAL(38,10)",
+    "date": "DATE",
+    "datetime": "TIMESTAMP",
+    "boolean": "BOOLEAN",
+}
+CONTACT_META = ("email_key", "first_file", "last_file", "updated_at")
+IMPORT_STATS = (
+    "rows_read",
+    "rows_imported",
+    "rows_rejected",
+    "duplicates_removed",
+    "emails_merged",
+    "new_contacts",
+    "updated_contacts",
+)
+_CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class ContactsLayoutError(Exception):
+    """The contract and the stored contacts table disagree in a way the import must not guess at."""
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def contacts_table(client: str) -> str:
+    """The quoted name of the client's own contacts table; anything but a valid client id is refused."""
+    if not _CLIENT_ID.match(client):
+        raise ValueError(f"not a valid client id: {client[:40]!r}")
+    return _quote(f"contacts_{client}")
+
+
+def _contact_columns(con: Any, client: str) -> dict[str, tuple[str, str]]:
+    """The stored columns of the client's table: lower-cased name -> (name, type), in table order."""
+    contacts_table(client)
+    rows = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
+        [f"contacts_{client}"],
+    ).fetchall()
+    return {name.lower(): (name, kind) for name, kind in rows}
+
+
+def ensure_contacts_table(con: Any, contract: Contract) -> list[str]:
+    """Create the client's table, or add the columns of fields the contract gained; never drop one.
+
+    Returns the stored field columns (fields the contract dropped included, so their data is kept).
+    A field whose type changed is refused: converting stored values needs a decision, not a guess."""
+    seen: dict[str, str] = {name: name for name in CONTACT_META}
+    for field in contract.fields:
+        if field.xml.lower() in seen:
+            raise ContactsLayoutError(
+                f"field {field.xml!r} clashes with column {seen[field.xml.lower()]!r} (names are case-insensitive)"
+            )
+        seen[field.xml.lower()] = field.xml
+    table = contacts_table(contract.id)
+    stored = _contact_columns(con, contract.id)
+    if not stored:
+        columns = ", ".join(f"{_quote(f.xml)} {CONTACT_TYPES[f.type]}" for f in contract.fields)
+        con.execute(
+            f"CREATE TABLE {table} (email_key VARCHAR NOT NULL, {columns}, "
+            "first_file VARCHAR, last_file VARCHAR, updated_at TIMESTAMPTZ)"
+        )
+        return [f.xml for f in contract.fields]
+    for field in contract.fields:
+        wanted = CONTACT_TYPES[field.type]
+        if field.xml.lower() not in stored:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {_quote(field.xml)} {wanted}")
+        elif stored[field.xml.lower()][1] != wanted:
+            raise ContactsLayoutError(
+                f"field {field.xml!r} is stored as {stored[field.xml.lower()][1]} but the contract now says {wanted}"
+            )
+    return [name for key, (name, _) in _contact_columns(con, contract.id).items() if key not in CONTACT_META]
+
+
+def _sql_text(value: Any) -> str | None:
+    """A typed value as text DuckDB casts back exactly (decimals without exponent, ISO dates)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    return str(value)
+
+
+def upsert_contacts(con: Any, contract: Contract, rows: pd.DataFrame, file: str, now: datetime) -> tuple[int, int]:
+    """Merge one file's merged rows (index = email key) into the client's contacts; (new, updated).
+
+    Per field COALESCE(new, stored): an empty value never erases. Only new contacts and contacts
+    whose values actually change are written: their old rows are deleted and the merged rows
+    inserted (much cheaper in DuckDB than MERGE INTO / ON CONFLICT). Call inside a transaction."""
+    columns = ensure_contacts_table(con, contract)
+    table = contacts_table(contract.id)
+    import pandas as pd  # not at import time: `status` never needs it
+
+    position = {f.xml.lower(): i for i, f in enumerate(contract.fields)}
+    incoming = pd.DataFrame(
+        {
+            "k": list(rows.index),
+            **{f"c{i}": [_sql_text(v) for v in rows[f.xml]] for i, f in enumerate(contract.fields)},
+        },
+        dtype=object,
+    )
+    casts = ", ".join(f"CAST(c{i} AS {CONTACT_TYPES[f.type]}) AS c{i}" for i, f in enumerate(contract.fields))
+    merged, changed = [], []
+    for name in columns:
+        column = _quote(name)
+        if name.lower() in position:
+            new = f"i.c{position[name.lower()]}"
+            merged.append(f"COALESCE({new}, c.{column}) AS {column}")
+            changed.append(f"({new} IS NOT NULL AND {new} IS DISTINCT FROM c.{column})")
+        else:
+            merged.append(f"c.{column} AS {column}")
+    names = ", ".join(_quote(name) for name in columns)
+    con.register("_incoming", incoming)
+    try:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _upsert AS
+            SELECT i.k AS email_key, {", ".join(merged)},
+                   c.email_key IS NULL AS is_new,
+                   c.email_key IS NOT NULL AND ({" OR ".join(changed)}) AS is_changed,
+                   c.first_file
+            FROM (SELECT k, {casts} FROM _incoming) i LEFT JOIN {table} c ON c.email_key = i.k
+            """
+        )
+        con.execute(f"DELETE FROM {table} WHERE email_key IN (SELECT email_key FROM _upsert WHERE is_changed)")
+        con.execute(
+            f"INSERT INTO {table} (email_key, {names}, first_file, last_file, updated_at) "
+            f"SELECT email_key, {names}, COALESCE(first_file, ?), ?, ? FROM _upsert WHERE is_new OR is_changed",
+            [file, file, now],
+        )
+        new, updated = con.execute("SELECT count_if(is_new), count_if(is_changed) FROM _upsert").fetchone()
+        con.execute("DROP TABLE _upsert")
+    finally:
+        con.unregister("_incoming")
+    return int(new), int(updated)
+
+
+def read_contacts(con: Any, contract: Contract) -> list[dict[str, Any]]:
+    """The client's merged contacts keyed by the contract's xml names (empty before the first import)."""
+    stored = _contact_columns(con, contract.id)
+    if not stored:
+        return []
+    select = ", ".join(
+        (_quote(stored[f.xml.lower()][0]) if f.xml.lower() in stored else "NULL") + f" AS {_quote(f.xml)}"
+        for f in contract.fields
+    )
+    return _records(con, f"SELECT {select} FROM {contacts_table(contract.id)} ORDER BY email_key")
+
+
+def file_status(con: Any, client: str, name: str) -> str | None:
+    """The ledger status of a file (None when the ledger does not know it)."""
+    row = con.execute("SELECT status FROM files WHERE client = ? AND name = ?", [client, name]).fetchone()
+    return row[0] if row else None
+
+
+def staged_files(con: Any, client: str, before: datetime | None) -> list[str]:
+    """Names of the client's staged files received before `before` (all when None), oldest first."""
+    rows = con.execute(
+        "SELECT name FROM files WHERE client = ? AND status = 'staged' AND purged_at IS NULL "
+        "AND (CAST(? AS TIMESTAMPTZ) IS NULL OR received_at < ?) ORDER BY received_at, name",
+        [client, before, before],
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
+def record_file_result(
+    con: Any,
+    *,
+    client: str,
+    name: str,
+    status: str,
+    reason: str | None,
+    run_id: str,
+    imported_at: datetime,
+    format: str | None,
+    encoding: str | None,
+    delimiter: str | None,
+    warnings: list[str],
+    stats: dict[str, int],
+    read_seconds: float,
+    upsert_seconds: float,
+) -> None:
+    """Close a staged file's ledger row: imported (with its statistics) or rejected (with the reason)."""
+    if status not in ("imported", "rejected") or set(stats) - set(IMPORT_STATS):
+        raise ValueError("status must be imported|rejected and stats only the import statistics")
+    counts = [stats.get(key) for key in IMPORT_STATS]
+    con.execute(
+        f"""
+        UPDATE files SET status = ?, reason = ?, run_id = ?, imported_at = ?, format = ?, encoding = ?,
+               delimiter = ?, warnings = ?, read_seconds = ?, upsert_seconds = ?,
+               {", ".join(f"{key} = ?" for key in IMPORT_STATS)}
+        WHERE client = ? AND name = ?
+        """,
+        [
+            *(status, reason, run_id, imported_at, format, encoding, delimiter, "\n".join(warnings) or None),
+            *(read_seconds, upsert_seconds, *counts, client, name),
+        ],
+    )
+
+
+def record_row_errors(con: Any, client: str, name: str, errors: list[RowError]) -> None:
+    """Store every rejected value of a file (inside the file's transaction)."""
+    if not errors:
+        return
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        {"line": [e.line for e in errors], "field": [e.field for e in errors], "message": [e.message for e in errors]}
+    )
+    con.register("_row_errors", frame)
+    try:
+        con.execute("INSERT INTO row_errors SELECT ?, ?, line, field, message FROM _row_errors", [client, name])
+    finally:
+        con.unregister("_row_errors")
+
+
+def file_errors(con: Any, client: str, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+    """A file's row errors in line order (the first `limit`, or all)."""
+    sql = "SELECT line, field, message FROM row_errors WHERE client = ? AND name = ? ORDER BY line, field, message"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return _records(con, sql, [client, name])
+
+
+def client_errors(con: Any, client: str, limit: int) -> dict[str, tuple[list[dict[str, Any]], int]]:
+    """Per file of a client: its first `limit` row errors and how many it has in all."""
+    rows = _records(
+        con,
+        """
+        SELECT name, line, field, message, total FROM (
+            SELECT name, line, field, message, count(*) OVER (PARTITION BY name) AS total,
+                   row_number() OVER (PARTITION BY name ORDER BY line, field, message) AS n
+            FROM row_errors WHERE client = ?
+        ) WHERE n <= ? ORDER BY name, n
+        """,
+        [client, limit],
+    )
+    result: dict[str, tuple[list[dict[str, Any]], int]] = {}
+    for row in rows:
+        errors, _ = result.get(row["name"], ([], 0))
+        errors.append({"line": row["line"], "field": row["field"], "message": row["message"]})
+        result[row["name"]] = (errors, int(row["total"]))
+    return result
+
+
+def record_run(
+    con: Any,
+    *,
+    run_id: str,
+    client: str,
+    kind: str,
+    cutoff: datetime | None,
+    started_at: datetime,
+    finished_at: datetime,
+) -> dict[str, int]:
+    """A run's totals, summed from the ledger rows it closed (so a retried run counts each file once)."""
+    stats = ", ".join(f"COALESCE(sum({key}), 0)::INTEGER" for key in IMPORT_STATS)
+    con.execute(
+        f"""
+        INSERT INTO runs
+        SELECT ?, ?, ?, ?, ?, ?, COALESCE(count_if(status = 'imported'), 0)::INTEGER,
+               COALESCE(count_if(status = 'rejected'), 0)::INTEGER, {stats}
+        FROM files WHERE client = ? AND run_id = ?
+        ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at,
+            files_imported = excluded.files_imported, files_rejected = excluded.files_rejected,
+            {", ".join(f"{key} = excluded.{key}" for key in IMPORT_STATS)}
+        """,
+        [run_id, client, kind, cutoff, started_at, finished_at, client, run_id],
+    )
+    totals = _records(
+        con,
+        f"SELECT files_imported, files_rejected, {', '.join(IMPORT_STATS)} FROM runs WHERE run_id = ?",
+        [run_id],
+    )[0]
+    return {key: int(value) for key, value in totals.items()}
+
+
+# --- retention -----------------------------------------------------------------------------------
+
+
+def files_to_purge(con: Any, client: str, before: datetime) -> list[dict[str, Any]]:
+    """The client's ledger files received before `before` and not purged yet, oldest first."""
+    return _records(
+        con,
+        "SELECT name, sha256, received_at, size, mtime, staged_path FROM files "
+        "WHERE client = ? AND received_at < ? AND purged_at IS NULL ORDER BY received_at, name",
+        [client, before],
+    )
+
+
+def ledger_versions(con: Any, client: str) -> dict[str, tuple[int | None, datetime | None, str | None, datetime]]:
+    """Per ledger name: (size, mtime, sha256, received_at), to tell the received file from a re-upload."""
+    rows = con.execute("SELECT name, size, mtime, sha256, received_at FROM files WHERE client = ?", [client]).fetchall()
+    return {name: (size, mtime, sha, received) for name, size, mtime, sha, received in rows}
+
+
+def record_purge(con: Any, client: str, deletions: list[dict[str, Any]], purged: list[str], now: datetime) -> None:
+    """Log deletions (name, sha256, received_at, location) and mark ledger names purged; call in a transaction.
+
+    The ledger rows stay (name, hash, statistics): the name rule still refuses a purged name."""
+    for row in deletions:
+        con.execute(
+            "INSERT INTO deletions VALUES (?, ?, ?, ?, ?, ?)",
+            [client, row["name"], row["sha256"], row["received_at"], now, row["location"]],
+        )
+    if purged:
+        con.execute(
+            "UPDATE files SET purged_at = ? WHERE client = ? AND name IN (SELECT unnest(?)) AND purged_at IS NULL",
+            [now, client, purged],
+        )
+
+
+def deletion_log(con: Any, client: str | None = None) -> list[dict[str, Any]]:
+    """The retention log, newest first (one client or all)."""
+    return _records(
+        con,
+        "SELECT client, name, sha256, received_at, deleted_at, location FROM deletions "
+        "WHERE CAST(? AS VARCHAR) IS NULL OR client = ? ORDER BY deleted_at DESC, client, name, location",
+        [client, client],
+    )
+
+
+# --- backfill ------------------------------------------------------------------------------------
+
+
+def ledger_entries(con: Any, client: str, names: list[str]) -> dict[str, dict[str, Any]]:
+    """The ledger rows of the given names: status, received_at, imported_at, purged_at."""
+    rows = _records(
+        con,
+        "SELECT name, status, received_at, imported_at, purged_at FROM files "
+        "WHERE client = ? AND name IN (SELECT unnest(?))",
+        [client, names],
+    )
+    return {row["name"]: row for row in rows}

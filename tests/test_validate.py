@@ -171,3 +171,12 @@ def test_warning_over_recommended_size() -> None:
     many = NORTHWIND.model_copy(update={"max_rows": 10_000})
     parsed = parse_file("c.csv", data.encode(), many, max_bytes=10**8, warn_bytes=1024 * 1024)
     assert parsed.warnings == ["The file is 1.2 MB; please keep files under 1.0 MB."]
+
+
+def test_an_email_in_a_shifted_column_is_not_repeated_in_the_error() -> None:
+    from schemas.contacts import parse_value
+    from schemas.contract import ContractField
+
+    with pytest.raises(ValueError) as raised:
+        parse_value(ContractField(name="Amount", xml="amount", type="decimal"), "bob@example.com")
+    assert "bob" not in str(raised.value) and "not a number" in str(raised.value)

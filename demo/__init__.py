@@ -1,0 +1,1 @@
+"""What `make demo` and the tests run besides the platform: an embedded SFTP server."""

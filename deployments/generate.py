@@ -1,0 +1,146 @@
+"""Write `prefect.yaml` from the contracts: `python -m deployments.generate [--clients DIR] [--output FILE]`.
+
+Deployments (addressed `flow-name/deployment-name`):
+- `hourly-sync/hourly-sync` every hour, `retention/retention` daily, `backfill/backfill` and
+  `daily-import/daily-import` (one client, on demand) without schedule;
+- `import-slot/<HHMM>-<timezone>-<n>`: one per slot (a timezone and import time shared by clients),
+  split in shards of at most SHARD_SIZE clients, with a cron schedule at that local time in that
+  timezone. Its tags name its clients (`client:northwind`), so a client's next run is the next
+  run of the deployment tagged with it; each client's import shows as its own tagged subflow run.
+
+Why slots and not one deployment per client: a process-worker flow run costs ~4-6 s (a new Python
+process importing Prefect, pandas, pandera and DuckDB, plus the run's API calls); 1,000 clients due
+in the same minute would take well over an hour on one 2-core worker. A slot run pays that once
+and runs its clients as subflows. Shards let more workers share one big slot.
+The file is generated, so a contract change reaches the schedules by `make deploy` (generate,
+deploy, then `deployments.setup prune` deletes slot deployments no contract needs any more).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from schemas.contract import Contract, load_contracts
+from tasks.settings import load_settings
+
+POOL = "sftp-import"
+SHARD_SIZE = 100
+SYNC_CRON = "5 * * * *"  # every hour, five past: clear of the round hours most import times use
+RETENTION_CRON = "30 3 * * *"  # daily, 03:30 UTC
+REPO = Path(__file__).resolve().parents[1]
+
+
+def slot_name(timezone: str, import_time: str) -> str:
+    """`0600-europe-amsterdam`: the import time then the timezone, lowercase letters, digits, dashes."""
+    zone = re.sub(r"[^a-z0-9]+", "-", timezone.lower()).strip("-")
+    return f"{import_time.replace(':', '')}-{zone}"
+
+
+def cron_of(import_time: str) -> str:
+    """The daily cron expression of an `HH:MM` time."""
+    hours, minutes = import_time.split(":")
+    return f"{int(minutes)} {int(hours)} * * *"
+
+
+def slot_deployments(contracts: dict[str, Contract], shard_size: int = SHARD_SIZE) -> list[dict[str, Any]]:
+    """One `import-slot` deployment per (timezone, import time) shard, clients sorted by id."""
+    slots: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for client_id, contract in sorted(contracts.items()):
+        slots[(contract.timezone, contract.import_time)].append(client_id)
+    deployments = []
+    for (timezone, import_time), clients in sorted(slots.items(), key=lambda item: (item[0][1], item[0][0])):
+        for start in range(0, len(clients), shard_size):
+            shard = clients[start : start + shard_size]
+            name = f"{slot_name(timezone, import_time)}-{start // shard_size + 1}"
+            deployments.append(
+                {
+                    "name": name,
+                    "entrypoint": "flows/import_slot.py:import_slot",
+                    "description": f"Daily import at {import_time} {timezone} of: {', '.join(shard)}",
+                    "tags": ["daily-import", *(f"client:{c}" for c in shard)],
+                    "parameters": {"slot": name, "clients": shard},
+                    "schedules": [{"cron": cron_of(import_time), "timezone": timezone, "active": True}],
+                    "work_pool": {"name": POOL},
+                }
+            )
+    return deployments
+
+
+def fixed_deployments() -> list[dict[str, Any]]:
+    """The deployments that do not depend on the contracts."""
+    return [
+        {
+            "name": "hourly-sync",
+            "entrypoint": "flows/hourly_sync.py:hourly_sync",
+            "description": "Every client's SFTP folder into staging and the ledger",
+            "tags": ["sync"],
+            "schedules": [{"cron": SYNC_CRON, "timezone": "UTC", "active": True}],
+            "work_pool": {"name": POOL},
+        },
+        {
+            "name": "retention",
+            "entrypoint": "flows/retention.py:retention_flow",
+            "description": "Delete files older than SFTP_IMPORT_RETENTION_DAYS from SFTP and staging",
+            "tags": ["retention"],
+            "schedules": [{"cron": RETENTION_CRON, "timezone": "UTC", "active": True}],
+            "work_pool": {"name": POOL},
+        },
+        {
+            "name": "backfill",
+            "entrypoint": "flows/backfill.py:backfill",
+            "description": "Import named files of one client now (parameters client, files)",
+            "tags": ["backfill"],
+            "schedules": [],
+            "work_pool": {"name": POOL},
+        },
+        {
+            "name": "daily-import",
+            "entrypoint": "flows/daily_import.py:daily_import",
+            "description": "One client's daily import on demand (parameters client, now)",
+            "tags": ["daily-import"],
+            "schedules": [],
+            "work_pool": {"name": POOL},
+        },
+    ]
+
+
+def prefect_yaml(contracts: dict[str, Contract], repo_dir: Path, clients_dir: Path) -> str:
+    """The text of prefect.yaml: the pull step runs the flows from `repo_dir` on the worker."""
+    document = {
+        "name": "sftp-contact-import",
+        "prefect-version": "3.9.1",
+        "build": None,
+        "push": None,
+        "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": str(repo_dir)}}],
+        "deployments": fixed_deployments() + slot_deployments(contracts),
+    }
+    header = (
+        f"# Generated by `python -m deployments.generate` from the contracts in {clients_dir}.\n"
+        "# Do not edit: change a contract, then `make deploy` (regenerates this file and deploys it).\n"
+    )
+    return header + yaml.safe_dump(document, sort_keys=False, width=120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deployments.generate", description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=Path, help="contracts folder (default SFTP_IMPORT_CLIENTS_DIR)")
+    parser.add_argument("--output", type=Path, default=REPO / "prefect.yaml")
+    parser.add_argument("--repo-dir", type=Path, default=REPO, help="where the worker runs the flows from")
+    args = parser.parse_args(argv)
+    clients_dir = (args.clients or load_settings().clients_dir).resolve()
+    contracts = load_contracts(clients_dir)
+    args.output.write_text(prefect_yaml(contracts, args.repo_dir.resolve(), clients_dir), encoding="utf-8")
+    slots = len(slot_deployments(contracts))
+    print(f"wrote {args.output}: {len(contracts)} client(s) in {slots} import-slot deployment(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

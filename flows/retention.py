@@ -1,0 +1,70 @@
+"""The `retention` flow (daily): delete files older than the retention period from SFTP and staging.
+
+One task per client, clients isolated: a client whose folder cannot be reached fails alone and the
+flow ends Failed naming it, after every client ran. Store writes take the global store limit.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.concurrency.sync import concurrency
+from prefect.runtime import flow_run
+from prefect.states import Failed
+
+from deployments.limits import STORE_LIMIT
+from schemas.contract import Contract, load_contracts
+from tasks import report, retention, sftp
+from tasks.settings import load_settings
+
+
+def _store_lock() -> Any:
+    """The global store limit, strict: a missing limit is an error rather than no limit."""
+    return concurrency(STORE_LIMIT, occupy=1, strict=True)
+
+
+@task(name="purge-client", task_run_name="purge-{contract.id}", retries=2, retry_delay_seconds=[5, 30])
+def purge_client_task(contract: Contract, now: datetime, dry_run: bool) -> dict[str, Any]:
+    """Purge one client's old files (or only list them with dry_run); returns the counts."""
+    settings = load_settings()
+    with sftp.connect(settings.sftp) as connection:
+        result = retention.purge_client(connection, settings, contract, now, dry_run=dry_run, store_lock=_store_lock)
+    summary = result.summary()
+    get_run_logger().info("%s%s: %s", contract.id, " (dry run)" if dry_run else "", summary)
+    return summary
+
+
+def _run_name() -> str:
+    """`retention-2026-11-28` (with `-dry-run` when nothing is deleted)."""
+    dry = "-dry-run" if flow_run.parameters.get("dry_run") else ""
+    return f"retention-{datetime.now(UTC):%Y-%m-%d}{dry}"
+
+
+@flow(name="retention", flow_run_name=_run_name)
+def retention_flow(dry_run: bool = False, now: datetime | None = None) -> Any:
+    """Purge every client; returns {"clients": {id: counts}, "failed": {id: error}}."""
+    settings = load_settings()
+    moment = now or datetime.now(UTC)
+    contracts = load_contracts(settings.clients_dir)
+    futures = {cid: purge_client_task.submit(c, moment, dry_run) for cid, c in sorted(contracts.items())}
+    clients: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    for cid, future in futures.items():
+        outcome = future.result(raise_on_failure=False)
+        if isinstance(outcome, BaseException):
+            failed[cid] = f"{type(outcome).__name__}: {outcome}"
+        else:
+            clients[cid] = outcome
+    summary = {"retention_days": settings.retention_days, "clients": clients, "failed": failed}
+    if not dry_run:
+        changed = {cid: contracts[cid] for cid, counts in clients.items() if counts["ledger_purged"]}
+        report.publish_uploads(settings, changed, moment, _store_lock)
+    if failed:
+        for cid, error in failed.items():
+            get_run_logger().error("client %s failed: %s", cid, error)
+        return Failed(
+            message=f"retention failed for {len(failed)} of {len(futures)} client(s): {', '.join(failed)}", data=summary
+        )
+    return summary

@@ -1,0 +1,200 @@
+"""Importing a client's staged files, each exactly once: plain functions the flows and the CLI share.
+
+A file is read, parsed and merged with no hold on the store (several workers can parse at once);
+then one transaction writes its contacts, ledger status, row errors and statistics together. The
+transaction first checks, under the write connection, that the file is still `staged`: a crash
+or a retry at any point (before, during or after the commit) imports each file exactly once."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import fsspec
+
+from schemas.contract import Contract
+from tasks import store
+from tasks.errors import FileRejected
+from tasks.merge import Merged, merge_rows
+from tasks.settings import Settings
+from tasks.validate import ParsedFile, parse_file
+
+log = logging.getLogger(__name__)
+
+StoreLock = Callable[[], AbstractContextManager[Any]]
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What importing one file did. `status`: imported | rejected | skipped (closed before: nothing done)."""
+
+    client: str
+    name: str
+    status: str
+    reason: str | None = None
+    format: str | None = None
+    encoding: str | None = None
+    stats: dict[str, int] = field(default_factory=dict)
+    read_seconds: float = 0.0
+    upsert_seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-native, for flow results and artifacts."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PreparedFile:
+    """A file read and checked, ready for its transaction: merged rows, or the whole-file rejection."""
+
+    name: str
+    parsed: ParsedFile | None
+    merged: Merged | None
+    rejected: FileRejected | None
+    read_seconds: float
+
+
+def staged_url(settings: Settings, client: str, name: str) -> str:
+    """Where the sync staged a client's file: `<staging>/<client>/<name>`."""
+    return f"{settings.staging_url.rstrip('/')}/{client}/{name}"
+
+
+def files_due(con: Any, client: str, cutoff: datetime | None) -> list[str]:
+    """The client's staged files received before the cut-off (None: everything so far), oldest first."""
+    return store.staged_files(con, client, cutoff)
+
+
+def prepare_file(settings: Settings, contract: Contract, name: str) -> PreparedFile:
+    """Read the staged bytes, parse and validate them, drop duplicates and merge by email (no store access)."""
+    started = time.perf_counter()
+    with fsspec.open(staged_url(settings, contract.id, name), "rb") as handle:
+        data = handle.read()
+    try:
+        parsed = parse_file(
+            name, data, contract, max_bytes=settings.max_file_bytes, warn_bytes=settings.warn_file_bytes
+        )
+    except FileRejected as exc:
+        return PreparedFile(name, None, None, exc, time.perf_counter() - started)
+    merged = merge_rows(parsed.rows, contract)
+    return PreparedFile(name, parsed, merged, None, time.perf_counter() - started)
+
+
+def commit_file(settings: Settings, contract: Contract, prepared: PreparedFile, run_id: str) -> FileOutcome:
+    """One transaction: the contacts upsert, the ledger status, the row errors and the statistics.
+
+    Does nothing (status `skipped`) when the ledger no longer says `staged`."""
+    client, name = contract.id, prepared.name
+    now = datetime.now(UTC)
+    with store.open_store(settings.db_path) as con, store.transaction(con):
+        if store.file_status(con, client, name) != "staged":
+            return FileOutcome(client, name, "skipped", reason="not staged: imported or rejected before")
+        started = time.perf_counter()
+        parsed, merged = prepared.parsed, prepared.merged
+        if parsed is None or merged is None:
+            assert prepared.rejected is not None
+            outcome = FileOutcome(
+                client, name, "rejected", reason=prepared.rejected.message, read_seconds=prepared.read_seconds
+            )
+            store.record_file_result(
+                con,
+                client=client,
+                name=name,
+                status="rejected",
+                reason=outcome.reason,
+                run_id=run_id,
+                imported_at=now,
+                format=None,
+                encoding=None,
+                delimiter=None,
+                warnings=[],
+                stats={},
+                read_seconds=outcome.read_seconds,
+                upsert_seconds=0.0,
+            )
+            return outcome
+        new, updated = store.upsert_contacts(con, contract, merged.rows, name, now)
+        store.record_row_errors(con, client, name, parsed.errors)
+        stats = {
+            "rows_read": parsed.rows_read,
+            "rows_imported": len(parsed.rows),
+            "rows_rejected": parsed.rows_read - len(parsed.rows),
+            "duplicates_removed": merged.duplicates_removed,
+            "emails_merged": merged.emails_merged,
+            "new_contacts": new,
+            "updated_contacts": updated,
+        }
+        outcome = FileOutcome(
+            client,
+            name,
+            "imported",
+            format=parsed.format,
+            encoding=parsed.encoding,
+            stats=stats,
+            read_seconds=prepared.read_seconds,
+            upsert_seconds=time.perf_counter() - started,
+        )
+        store.record_file_result(
+            con,
+            client=client,
+            name=name,
+            status="imported",
+            reason=None,
+            run_id=run_id,
+            imported_at=now,
+            format=parsed.format,
+            encoding=parsed.encoding,
+            delimiter=parsed.delimiter,
+            warnings=parsed.warnings,
+            stats=stats,
+            read_seconds=outcome.read_seconds,
+            upsert_seconds=outcome.upsert_seconds,
+        )
+    log.info("%s/%s: %s %s", client, name, outcome.status, stats)
+    return outcome
+
+
+def import_file(
+    settings: Settings, contract: Contract, name: str, run_id: str, *, store_lock: StoreLock = nullcontext
+) -> FileOutcome:
+    """Import one staged file exactly once; `store_lock` is held only around the transaction.
+
+    A file whose staged copy is gone is `skipped` if the ledger shows it closed already (a rerun
+    after retention), and an error otherwise."""
+    try:
+        prepared = prepare_file(settings, contract, name)
+    except FileNotFoundError:
+        with store_lock(), store.open_store(settings.db_path) as con:
+            status = store.file_status(con, contract.id, name)
+        if status in ("imported", "rejected"):
+            return FileOutcome(contract.id, name, "skipped", reason=f"not staged: {status} before")
+        raise
+    with store_lock():
+        return commit_file(settings, contract, prepared, run_id)
+
+
+def record_run(
+    settings: Settings,
+    *,
+    run_id: str,
+    client: str,
+    kind: str,
+    cutoff: datetime | None,
+    started_at: datetime,
+    store_lock: StoreLock = nullcontext,
+) -> dict[str, int]:
+    """Store a run's totals (summed from the ledger rows it closed) and return them."""
+    with store_lock(), store.open_store(settings.db_path) as con, store.transaction(con):
+        return store.record_run(
+            con,
+            run_id=run_id,
+            client=client,
+            kind=kind,
+            cutoff=cutoff,
+            started_at=started_at,
+            finished_at=datetime.now(UTC),
+        )

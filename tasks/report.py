@@ -1,0 +1,184 @@
+"""The upload screen in the Prefect UI: per client a table of its files and a markdown summary.
+
+The rows and the markdown are built by plain functions from `status_report` and the stored row
+errors (testable without Prefect); `publish_uploads` and the progress helpers are the thin part
+that creates the artifacts. Artifacts carry file names, counts, line numbers, field names and
+messages, never a cell value, so no client email reaches the UI.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime
+from typing import Any, cast
+from uuid import UUID
+
+from schemas.contract import Contract
+from tasks import store
+from tasks.settings import Settings
+from tasks.status import status_report
+
+MAX_TABLE_ROWS = 100  # newest files shown in the table; `sftp-import status` lists them all
+MAX_FILES_IN_SUMMARY = 10  # files needing attention listed in the summary
+MAX_ERRORS_PER_FILE = 5  # row errors shown per file; `sftp-import errors` lists them all
+TABLE_COLUMNS = (
+    "name",
+    "received",
+    "status",
+    "rows_read",
+    "rows_imported",
+    "rows_rejected",
+    "duplicates_removed",
+    "emails_merged",
+    "reason",
+)
+StoreLock = Callable[[], AbstractContextManager[Any]]
+
+
+def artifact_key(prefix: str, client: str) -> str:
+    """A Prefect artifact key (lowercase letters, digits, dashes) for a client: `uploads-north-wind`."""
+    slug = re.sub(r"[^a-z0-9]+", "-", client.lower()).strip("-")
+    return f"{prefix}-{slug}" if slug else prefix
+
+
+def _when(value: datetime | None, zone: Any = None) -> str | None:
+    if value is None:
+        return None
+    return (value.astimezone(zone) if zone else value).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _count(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def upload_rows(files: list[dict[str, Any]], limit: int = MAX_TABLE_ROWS) -> list[dict[str, Any]]:
+    """The table rows (JSON-native values only) of a client's files, newest first, at most `limit`."""
+    rows = []
+    for file in files[:limit]:
+        rows.append(
+            {
+                "name": str(file["name"]),
+                "received": _when(file.get("received_at")),
+                "status": str(file["status"]),
+                **{key: _count(file.get(key)) for key in TABLE_COLUMNS[3:8]},
+                "reason": file.get("reason") or "",
+            }
+        )
+    return rows
+
+
+def _row_error_lines(errors: list[dict[str, Any]]) -> list[str]:
+    return [f"  - line {e['line']}, {e['field']}: {e['message']}" for e in errors]
+
+
+def summary_markdown(
+    contract: Contract,
+    client: dict[str, Any],
+    errors: dict[str, tuple[list[dict[str, Any]], int]],
+) -> str:
+    """The summary of a client's uploads: counts, the files that need attention, the next import."""
+    files: list[dict[str, Any]] = client["files"]
+    counts: dict[str, int] = {}
+    for file in files:
+        counts[file["status"]] = counts.get(file["status"], 0) + 1
+    lines = [
+        f"## {contract.name} (`{contract.id}`): uploads",
+        "",
+        f"Next import: **{_when(client['next_import_at'], contract.zone)}** ({contract.timezone}); "
+        "files received before it are imported then.",
+        "",
+        "Files: " + (", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none yet") + ".",
+        "",
+    ]
+    attention = [f for f in files if f["status"] in ("rejected", "ignored") or (f.get("rows_rejected") or 0) > 0]
+    attention += [f for f in files if f.get("same_content_as") and f not in attention]
+    if not attention:
+        lines.append("Nothing needs attention.")
+    else:
+        lines += ["### Needs attention", ""]
+    for file in attention[:MAX_FILES_IN_SUMMARY]:
+        name = file["name"]
+        if file["status"] in ("rejected", "ignored"):
+            lines.append(f"- **{name}**: {file['status']}: {file.get('reason') or 'no reason recorded'}")
+        elif file.get("same_content_as") and not file.get("rows_rejected"):
+            lines.append(f"- **{name}**: same content as {file['same_content_as']}")
+        else:
+            shown, total = errors.get(name, ([], int(file.get("rows_rejected") or 0)))
+            lines.append(f"- **{name}**: {file['rows_rejected']} of {file.get('rows_read')} rows rejected")
+            lines += _row_error_lines(shown[:MAX_ERRORS_PER_FILE])
+            if total > MAX_ERRORS_PER_FILE or not shown:
+                lines.append(f"  - … {total} errors in all")
+            lines.append(f"  - full list: `sftp-import errors --client {contract.id} --file '{name}'`")
+    if len(attention) > MAX_FILES_IN_SUMMARY:
+        more = len(attention) - MAX_FILES_IN_SUMMARY
+        lines.append(f"- … and {more} more: `sftp-import status --client {contract.id}`")
+    if len(files) > MAX_TABLE_ROWS:
+        lines += ["", f"The table shows the newest {MAX_TABLE_ROWS} of {len(files)} files."]
+    return "\n".join(lines) + "\n"
+
+
+def build_reports(
+    settings: Settings,
+    contracts: dict[str, Contract],
+    now: datetime,
+    store_lock: StoreLock = nullcontext,
+) -> dict[str, tuple[list[dict[str, Any]], str]]:
+    """Per client id: (table rows, summary markdown), read from the store in one short read."""
+    with store_lock():
+        report = status_report(settings, contracts, now)
+        with store.open_store(settings.db_path, read_only=True) as con:
+            errors = {cid: store.client_errors(con, cid, MAX_ERRORS_PER_FILE) for cid in contracts}
+    return {
+        client["id"]: (
+            upload_rows(client["files"]),
+            summary_markdown(contracts[client["id"]], client, errors[client["id"]]),
+        )
+        for client in report["clients"]
+    }
+
+
+def publish_uploads(
+    settings: Settings,
+    contracts: dict[str, Contract],
+    now: datetime,
+    store_lock: StoreLock = nullcontext,
+) -> None:
+    """Create (or refresh: same key, latest wins) `uploads-<client>` and `summary-<client>` artifacts."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    for client_id, (rows, markdown) in build_reports(settings, contracts, now, store_lock).items():
+        create_table_artifact(
+            table=rows,
+            key=artifact_key("uploads", client_id),
+            description=f"Files uploaded by {client_id}, newest first",
+        )
+        create_markdown_artifact(
+            markdown=markdown,
+            key=artifact_key("summary", client_id),
+            description=f"Upload summary of {client_id}",
+        )
+
+
+def start_progress(client: str, total: int) -> UUID:
+    """A progress artifact for an import of `total` files (0 % now)."""
+    from prefect.artifacts import create_progress_artifact
+
+    artifact_id = create_progress_artifact(
+        progress=100.0 if total == 0 else 0.0,
+        key=artifact_key("import-progress", client),
+        description=f"{client}: 0 of {total} file(s) imported",
+    )
+    return cast(UUID, artifact_id)  # the sync call returns the id, not a coroutine
+
+
+def update_progress(artifact_id: UUID, client: str, done: int, total: int) -> None:
+    """Move the import's progress artifact after a file completes."""
+    from prefect.artifacts import update_progress_artifact
+
+    update_progress_artifact(
+        artifact_id=artifact_id,
+        progress=100.0 if total == 0 else round(100.0 * done / total, 1),
+        description=f"{client}: {done} of {total} file(s) imported",
+    )

@@ -1,0 +1,143 @@
+"""Retention: delete clients' files older than `retention_days` from SFTP and staging (plain functions).
+
+Whatever their status, files go once they are old: a ledger file by when we received it (its
+staged copy, and its SFTP original), any other file in the client's folder (waiting, ignored
+re-upload, never staged, leftover temporary) by its mtime. Every deletion is logged; ledger rows
+stay with `purged_at` set, so the name rule still refuses the name; contacts are never touched.
+A file received before the cut-off has an mtime before it too, so the SFTP side needs one rule.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import fsspec
+
+from schemas.contract import Contract
+from tasks import store
+from tasks.settings import Settings
+from tasks.sftp import Sftp
+
+log = logging.getLogger(__name__)
+
+StoreLock = Callable[[], AbstractContextManager[Any]]
+Location = Literal["sftp", "staging"]
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """One file to delete (or deleted) in one place; sha256/received_at when the ledger knows it."""
+
+    name: str
+    location: Location
+    path: str
+    sha256: str | None
+    received_at: datetime | None
+
+    def as_row(self) -> dict[str, Any]:
+        return {"name": self.name, "location": self.location, "sha256": self.sha256, "received_at": self.received_at}
+
+
+@dataclass
+class ClientPurge:
+    """A client's purge: the deletions planned (or done) and the ledger names it marks purged."""
+
+    client: str
+    before: datetime
+    deletions: list[Deletion] = field(default_factory=list)
+    purged: list[str] = field(default_factory=list)
+    missing: int = 0  # planned files already gone when deleted
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per location (JSON-ready), for logs and the flow's result."""
+        return {
+            "client": self.client,
+            "before": self.before.isoformat(),
+            "sftp": sum(1 for d in self.deletions if d.location == "sftp"),
+            "staging": sum(1 for d in self.deletions if d.location == "staging"),
+            "ledger_purged": len(self.purged),
+            "already_gone": self.missing,
+        }
+
+
+def _staged_exists(path: str) -> bool:
+    staging, local = fsspec.core.url_to_fs(path)
+    return bool(staging.exists(local))
+
+
+def plan_client(
+    sftp: Sftp, settings: Settings, contract: Contract, now: datetime, store_lock: StoreLock = nullcontext
+) -> ClientPurge:
+    """What retention would delete for one client now; reads the store and the SFTP listing, changes nothing."""
+    before = now - timedelta(days=settings.retention_days)
+    with store_lock(), store.open_store(settings.db_path, read_only=True) as con:
+        old = store.files_to_purge(con, contract.id, before)
+        versions = store.ledger_versions(con, contract.id)
+    plan = ClientPurge(contract.id, before, purged=[row["name"] for row in old])
+    try:
+        remote = sftp.list_files(contract.directory)
+    except FileNotFoundError:
+        log.warning("%s: client folder not found on the SFTP server; only staging is purged", contract.id)
+        remote = []
+    for file in remote:
+        if file.mtime >= before:
+            continue
+        known = versions.get(file.name)
+        same = known is not None and known[0] == file.size and known[1] == file.mtime
+        plan.deletions.append(
+            Deletion(
+                file.name,
+                "sftp",
+                sftp.path(contract.directory, file.name),
+                known[2] if same and known else None,
+                known[3] if same and known else None,
+            )
+        )
+    for row in old:
+        if row["staged_path"] and _staged_exists(row["staged_path"]):
+            plan.deletions.append(
+                Deletion(row["name"], "staging", row["staged_path"], row["sha256"], row["received_at"])
+            )
+    return plan
+
+
+def _delete(sftp: Sftp, contract: Contract, deletion: Deletion) -> bool:
+    """Delete one file; False when it was already gone."""
+    try:
+        if deletion.location == "sftp":
+            sftp.remove(contract.directory, deletion.name)
+        else:
+            staging, local = fsspec.core.url_to_fs(deletion.path)
+            staging.rm_file(local)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def purge_client(
+    sftp: Sftp,
+    settings: Settings,
+    contract: Contract,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    store_lock: StoreLock = nullcontext,
+) -> ClientPurge:
+    """Delete one client's old files, then log the deletions and mark the ledger in one short transaction."""
+    plan = plan_client(sftp, settings, contract, now, store_lock)
+    if dry_run:
+        return plan
+    done = [d for d in plan.deletions if _delete(sftp, contract, d)]
+    plan.missing = len(plan.deletions) - len(done)
+    plan.deletions = done
+    if done or plan.purged:
+        with store_lock(), store.open_store(settings.db_path) as con, store.transaction(con):
+            store.record_purge(con, contract.id, [d.as_row() for d in done], plan.purged, now)
+    for deletion in done:
+        log.info("%s: deleted %s from %s", contract.id, deletion.name, deletion.location)
+    return plan

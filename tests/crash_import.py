@@ -1,0 +1,64 @@
+"""Run a client's import in this process and die (os._exit) at a chosen point of a file's transaction.
+
+`python -m tests.crash_import CLIENT [POINT N]`: POINT is before | during | after, N the file (1-based)
+whose transaction is interrupted: before BEGIN, after all its writes (contacts, row errors, ledger)
+but before COMMIT, or right after COMMIT. Without POINT it runs to the end. The crash is the only
+fake: the import is the real one."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from tasks import importer, store
+from tasks.settings import load_settings
+from tests.importing import CLIENTS
+
+CRASHED = 3
+
+
+def _install(point: str, target: int) -> None:
+    real_transaction, real_record = store.transaction, store.record_file_result
+    count = 0
+
+    @contextmanager
+    def transaction(con: Any) -> Iterator[Any]:
+        nonlocal count
+        count += 1
+        if point == "before" and count == target:
+            os._exit(CRASHED)
+        with real_transaction(con):
+            yield con
+        if point == "after" and count == target:
+            os._exit(CRASHED)
+
+    def record(*args: Any, **kwargs: Any) -> None:
+        real_record(*args, **kwargs)
+        if point == "during" and count == target:
+            os._exit(CRASHED)
+
+    store.transaction = transaction  # type: ignore[assignment]
+    store.record_file_result = record  # type: ignore[assignment]
+
+
+def main(argv: list[str]) -> None:
+    client, *crash = argv
+    if crash:
+        _install(crash[0], int(crash[1]))
+    settings = load_settings()
+    contract = CLIENTS[client]
+    run_id = f"run-{os.getpid()}"
+    started = datetime.now(UTC)
+    with store.open_store(settings.db_path) as con:
+        names = importer.files_due(con, client, None)
+    for name in names:
+        importer.import_file(settings, contract, name, run_id)
+    importer.record_run(settings, run_id=run_id, client=client, kind="daily", cutoff=None, started_at=started)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,71 @@
+"""Helpers for the import tests: contracts, staged files with their ledger rows, a store to read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from schemas.contract import Contract, load_contracts
+from schemas.samples import Record, write_rows
+from tasks import store
+from tasks.importer import staged_url
+from tasks.settings import Settings
+
+BASE_TIME = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+CLIENTS = load_contracts(Path(__file__).resolve().parents[1] / "examples" / "clients")
+
+
+def make_contract(client: str, fields: list[dict[str, Any]], **extra: Any) -> Contract:
+    """A contract built in the test (timezone and import time may be overridden)."""
+    raw = {
+        "id": client,
+        "name": client.title(),
+        "timezone": "Europe/Amsterdam",
+        "import_time": "06:00",
+        "fields": fields,
+    }
+    return Contract.model_validate(raw | extra)
+
+
+def stage_bytes(settings: Settings, client: str, name: str, data: bytes, received_at: datetime = BASE_TIME) -> None:
+    """Put a file where the sync stages it, with its `staged` ledger row."""
+    path = Path(staged_url(settings, client, name))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    with store.open_store(settings.db_path) as con:
+        store.record_arrival(
+            con,
+            client=client,
+            name=name,
+            status="staged",
+            size=len(data),
+            mtime=received_at,
+            received_at=received_at,
+            staged_path=str(path),
+        )
+
+
+def stage_records(
+    settings: Settings,
+    contract: Contract,
+    name: str,
+    records: list[Record],
+    received_at: datetime = BASE_TIME,
+) -> None:
+    """Stage typed contacts as a file of the format its extension names."""
+    fmt = name.rsplit(".", 1)[-1]
+    assert fmt in ("csv", "xlsx", "xml")
+    stage_bytes(settings, contract.id, name, write_rows(contract, records, fmt), received_at)  # type: ignore[arg-type]
+
+
+def contacts(settings: Settings, contract: Contract) -> list[dict[str, Any]]:
+    """The client's stored contacts, by xml name."""
+    with store.open_store(settings.db_path, read_only=True) as con:
+        return store.read_contacts(con, contract)
+
+
+def ledger(settings: Settings, client: str) -> dict[str, dict[str, Any]]:
+    """The client's ledger rows by name (statistics included)."""
+    with store.open_store(settings.db_path, read_only=True) as con:
+        return {row["name"]: row for row in store.client_files(con, client)}

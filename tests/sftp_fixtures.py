@@ -1,0 +1,155 @@
+"""Real SFTP servers for the tests: the embedded asyncssh server and OpenSSH's sshd on a high port.
+
+Both verify host keys exactly as production does (a generated host key, a known_hosts file naming
+it). `asyncssh_target` / `openssh_target` point the platform's environment at a fresh client root
+and return the settings; tests create client folders under `target.local_root`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from demo.sftp_server import ServerInfo, prepare_keys, running_server, write_known_hosts
+from tasks.settings import Settings, load_settings
+
+SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
+
+
+@dataclass(frozen=True)
+class SftpTarget:
+    """A server, the local folder it serves as the SFTP root, and settings pointing at it."""
+
+    server: ServerInfo
+    local_root: Path
+    remote_root: str
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings()
+
+    def client_dir(self, name: str) -> Path:
+        """A client's folder on the server (created)."""
+        folder = self.local_root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+
+def point_env_at(monkeypatch: pytest.MonkeyPatch, server: ServerInfo, remote_root: str, settle: int = 1) -> None:
+    """Set the SFTP_IMPORT_SFTP_* variables (key login, known_hosts) and a short settle time."""
+    for key, value in server.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("SFTP_IMPORT_SFTP_PASSWORD", raising=False)
+    monkeypatch.setenv("SFTP_IMPORT_SFTP_ROOT", remote_root)
+    monkeypatch.setenv("SFTP_IMPORT_SETTLE_SECONDS", str(settle))
+
+
+@pytest.fixture
+def asyncssh_server(tmp_path: Path) -> Iterator[ServerInfo]:
+    """The embedded asyncssh server, chrooted to tmp_path/sftp-root (starts in milliseconds)."""
+    root = tmp_path / "sftp-root"
+    root.mkdir()
+    with running_server(root, tmp_path / "sftp-state") as server:
+        yield server
+
+
+@pytest.fixture
+def asyncssh_target(home: Path, asyncssh_server: ServerInfo, monkeypatch: pytest.MonkeyPatch) -> SftpTarget:
+    """The platform's environment pointed at the asyncssh server (root "/" = its chroot)."""
+    point_env_at(monkeypatch, asyncssh_server, "/")
+    return SftpTarget(asyncssh_server, asyncssh_server.root, "/")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _sshd_binary() -> str | None:
+    found = shutil.which("sshd")
+    return found or next((c for c in SSHD_CANDIDATES if os.access(c, os.X_OK)), None)
+
+
+@pytest.fixture(scope="session")
+def openssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
+    """OpenSSH's sshd from its own config on a high port (own host key, internal-sftp, key login only).
+
+    Skipped when sshd is missing, unless SFTP_IMPORT_REQUIRE_OPENSSH is set (CI): then it fails."""
+    sshd = _sshd_binary()
+    if sshd is None:
+        if os.environ.get("SFTP_IMPORT_REQUIRE_OPENSSH"):
+            pytest.fail("sshd is not installed but SFTP_IMPORT_REQUIRE_OPENSSH is set (CI must run OpenSSH tests)")
+        pytest.skip("OpenSSH sshd is not installed (set SFTP_IMPORT_REQUIRE_OPENSSH=1 to make this an error)")
+    state = tmp_path_factory.mktemp("sshd")
+    root = tmp_path_factory.mktemp("openssh-root")
+    host_key, client_key = prepare_keys(state)
+    authorized = state / "authorized_keys"
+    authorized.write_text(Path(str(client_key) + ".pub").read_text())
+    user = getpass.getuser()
+    port = _free_port()
+    config = state / "sshd_config"
+    config.write_text(
+        "\n".join(
+            [
+                f"Port {port}",
+                "ListenAddress 127.0.0.1",
+                f"HostKey {host_key}",
+                f"PidFile {state / 'sshd.pid'}",
+                f"AuthorizedKeysFile {authorized}",
+                f"AllowUsers {user}",
+                "StrictModes no",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                "PermitRootLogin prohibit-password",
+                "Subsystem sftp internal-sftp",
+                "",
+            ]
+        )
+    )
+    if os.geteuid() == 0:
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
+    log = (state / "sshd.log").open("w")
+    process = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"sshd exited with {process.returncode}: {(state / 'sshd.log').read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail("sshd did not start listening within 15 s")
+                time.sleep(0.05)
+        known_hosts = state / "known_hosts"
+        write_known_hosts(known_hosts, "127.0.0.1", port, host_key)
+        yield ServerInfo("127.0.0.1", port, user, None, client_key, known_hosts, host_key, root)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def openssh_target(
+    home: Path, openssh_server: ServerInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> SftpTarget:
+    """The platform pointed at sshd; the root is an absolute path, fresh for each test."""
+    root = openssh_server.root / tmp_path.name
+    root.mkdir()
+    point_env_at(monkeypatch, openssh_server, str(root))
+    return SftpTarget(openssh_server, root, str(root))

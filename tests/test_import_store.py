@@ -1,0 +1,136 @@
+"""The contacts store: typed columns per client, a contract gaining a field, isolation, statistics."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tasks import importer, store
+from tasks.settings import load_settings
+from tests.importing import contacts, ledger, make_contract, stage_bytes, stage_records
+
+ALL_TYPES = [
+    {"name": "Email", "xml": "email", "type": "email", "required": True},
+    {"name": "Name", "xml": "name", "type": "string"},
+    {"name": "Points", "xml": "points", "type": "integer"},
+    {"name": "Amount", "xml": "amount", "type": "decimal"},
+    {"name": "Born", "xml": "born", "type": "date"},
+    {"name": "Seen", "xml": "seen", "type": "datetime"},
+    {"name": "Opted In", "xml": "opted_in", "type": "boolean"},
+    {"name": "Tier", "xml": "tier", "type": "enum", "values": ["Gold", "Silver"]},
+]
+ACME = make_contract("acme", ALL_TYPES)
+FULL = {
+    "email": "a@x.com",
+    "name": "007",
+    "points": 9_000_000_000,
+    "amount": Decimal("123456789012345678901234567.0123456789"),
+    "born": date(1901, 2, 3),
+    "seen": datetime(2026, 3, 29, 2, 30, 15, 123456),
+    "opted_in": False,
+    "tier": "Gold",
+}
+
+
+def test_each_type_has_its_own_column_type_and_round_trips(home: Path) -> None:
+    settings = load_settings()
+    stage_records(settings, ACME, "a.csv", [FULL])
+    assert importer.import_file(settings, ACME, "a.csv", "r").status == "imported"
+    with store.open_store(settings.db_path, read_only=True) as con:
+        types = dict(
+            con.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'contacts_acme'"
+            ).fetchall()
+        )
+    assert types == {
+        "email_key": "VARCHAR",
+        "email": "VARCHAR",
+        "name": "VARCHAR",
+        "points": "BIGINT",
+        "amount": "DECIMAL(38,10)",
+        "born": "DATE",
+        "seen": "TIMESTAMP",
+        "opted_in": "BOOLEAN",
+        "tier": "VARCHAR",
+        "first_file": "VARCHAR",
+        "last_file": "VARCHAR",
+        "updated_at": "TIMESTAMP WITH TIME ZONE",
+    }
+    assert contacts(settings, ACME) == [FULL]
+
+
+def test_a_contract_gaining_a_field_keeps_the_stored_data(home: Path) -> None:
+    settings = load_settings()
+    before = make_contract("acme", ALL_TYPES[:3])
+    stage_records(settings, before, "old.csv", [{"email": "a@x.com", "name": "Ann", "points": 1}])
+    importer.import_file(settings, before, "old.csv", "r1")
+    after = make_contract("acme", [*ALL_TYPES[:2], {"name": "City", "xml": "city"}])  # points dropped, city added
+    stage_records(settings, after, "new.csv", [{"email": "a@x.com", "name": None, "city": "Oslo"}])
+    outcome = importer.import_file(settings, after, "new.csv", "r2")
+    assert outcome.stats["updated_contacts"] == 1
+    assert contacts(settings, after) == [{"email": "a@x.com", "name": "Ann", "city": "Oslo"}]
+    assert contacts(settings, before) == [{"email": "a@x.com", "name": "Ann", "points": 1}]  # still stored
+
+
+def test_a_field_changing_type_is_refused_and_nothing_changes(home: Path) -> None:
+    settings = load_settings()
+    stage_records(settings, ACME, "a.csv", [FULL])
+    importer.import_file(settings, ACME, "a.csv", "r1")
+    changed = make_contract("acme", [ALL_TYPES[0], {"name": "Points", "xml": "points", "type": "string"}])
+    stage_records(settings, changed, "b.csv", [{"email": "a@x.com", "points": "many"}])
+    with pytest.raises(store.ContactsLayoutError, match="points"):
+        importer.import_file(settings, changed, "b.csv", "r2")
+    assert ledger(settings, "acme")["b.csv"]["status"] == "staged"
+    assert contacts(settings, ACME) == [FULL]
+
+
+def test_clients_are_isolated(home: Path) -> None:
+    settings = load_settings()
+    other = make_contract("acme-2", ALL_TYPES[:2])
+    stage_records(settings, ACME, "same.csv", [FULL])
+    stage_records(settings, other, "same.csv", [{"email": "a@x.com", "name": "Other"}])
+    importer.import_file(settings, ACME, "same.csv", "r1")
+    assert contacts(settings, other) == []
+    assert importer.import_file(settings, other, "same.csv", "r2").stats["new_contacts"] == 1
+    assert contacts(settings, ACME) == [FULL]
+    assert contacts(settings, other) == [{"email": "a@x.com", "name": "Other"}]
+    with pytest.raises(ValueError, match="client id"):
+        store.contacts_table('acme"; DROP TABLE files; --')
+
+
+def test_statistics_row_errors_and_a_rejected_file(home: Path) -> None:
+    settings = load_settings()
+    csv = (
+        b"Email,Name,Points,Amount,Born,Seen,Opted In,Tier\n"
+        b"a@x.com,Ann,1,,,,,\n"
+        b"b@x.com,Bob,lots,,,,,\n"
+        b"a@x.com,Ann,1,,,,,\n"
+        b"A@x.com,,2,,,,,Gold\n"
+        b",Nobody,,,,,,\n"
+        b"c@x.com,Cy,,,,,,Bronze\n"
+    )
+    stage_bytes(settings, "acme", "mixed.csv", csv)
+    stage_bytes(settings, "acme", "bad.csv", b"Wrong,Header\nx,y\n")
+    outcome = importer.import_file(settings, ACME, "mixed.csv", "r1")
+    assert outcome.stats == {
+        "rows_read": 6,
+        "rows_imported": 3,
+        "rows_rejected": 3,
+        "duplicates_removed": 1,
+        "emails_merged": 1,
+        "new_contacts": 1,
+        "updated_contacts": 0,
+    }
+    rejected = importer.import_file(settings, ACME, "bad.csv", "r1")
+    assert rejected.status == "rejected" and rejected.reason and "header" in rejected.reason
+    files = ledger(settings, "acme")
+    assert files["mixed.csv"]["status"] == "imported" and files["mixed.csv"]["rows_rejected"] == 3
+    assert files["bad.csv"]["status"] == "rejected" and files["bad.csv"]["reason"] == rejected.reason
+    with store.open_store(settings.db_path, read_only=True) as con:
+        errors = store.file_errors(con, "acme", "mixed.csv")
+        assert [e["line"] for e in errors] == [3, 6, 7]
+        assert store.client_errors(con, "acme", 2)["mixed.csv"] == (errors[:2], 3)
+    assert contacts(settings, ACME)[0]["points"] == 2
