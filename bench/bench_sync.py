@@ -1,8 +1,9 @@
 """Benchmark: one sync pass over N clients × M small files against the embedded asyncssh server.
 
 The server runs in its own process (as a real server would), the sync as plain functions over one
-connection; `--flow` also times one `hourly-sync` flow run (a temporary Prefect server unless
-PREFECT_API_URL is set). Run: `.venv/bin/python -m bench.bench_sync [--clients 100] [--files 10] [--flow]`.
+connection; `--flow` also times two `hourly-sync` flow runs, all new then nothing new (a temporary
+Prefect server unless PREFECT_API_URL is set).
+Run: `.venv/bin/python -m bench.bench_sync [--clients 100] [--files 10] [--flow]`.
 """
 
 from __future__ import annotations
@@ -72,25 +73,25 @@ def plain_pass(label: str) -> float:
     return seconds
 
 
-def flow_pass() -> float:
-    """One `hourly-sync` flow run on a fresh store (the store limit is created if missing)."""
+def flow_passes() -> None:
+    """Two `hourly-sync` runs on a fresh store: all new, then nothing new (creates the store limit if missing)."""
     from deployments.limits import ensure_store_limit
     from flows.hourly_sync import hourly_sync
 
     asyncio.run(ensure_store_limit())
-    started = time.perf_counter()
-    summary = cast(dict[str, Any], hourly_sync())
-    seconds = time.perf_counter() - started
-    staged = sum(c["staged"] for c in summary["clients"].values())
-    print(f"flow hourly-sync: {seconds:.2f} s  staged {staged}, failed {len(summary['failed'])}")
-    return seconds
+    for label in ("first pass (all new)", "second pass (nothing new)"):
+        started = time.perf_counter()
+        summary = cast(dict[str, Any], hourly_sync())
+        seconds = time.perf_counter() - started
+        totals = {o: sum(c[o] for c in summary["clients"].values()) for o in ("staged", "known")}
+        print(f"flow hourly-sync, {label}: {seconds:.2f} s  {totals}, failed {len(summary['failed'])}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--files", type=int, default=10)
-    parser.add_argument("--flow", action="store_true", help="also time one hourly-sync flow run")
+    parser.add_argument("--flow", action="store_true", help="also time two hourly-sync flow runs")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp_name:
         tmp = Path(tmp_name)
@@ -119,13 +120,13 @@ def main(argv: list[str] | None = None) -> None:
                 shutil.rmtree(tmp / "home")
                 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
                 if os.environ.get("PREFECT_API_URL"):
-                    flow_pass()
+                    flow_passes()
                 else:
                     from prefect.testing.utilities import prefect_test_harness
 
                     print("(no PREFECT_API_URL: a temporary Prefect server, start-up not timed)")
                     with prefect_test_harness(server_startup_timeout=120):
-                        flow_pass()
+                        flow_passes()
         finally:
             process.terminate()
             process.wait(timeout=10)

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 STORE_LIMIT = "duckdb-store"
+
+
+@contextmanager
+def store_lock() -> Iterator[None]:
+    """The store's global concurrency slot (strict: a missing limit is an error, not a free pass)."""
+    from prefect.concurrency.sync import concurrency  # here, so modules that never lock need no prefect
+
+    with concurrency(STORE_LIMIT, occupy=1, strict=True):
+        yield
 
 
 async def ensure_store_limit() -> None:

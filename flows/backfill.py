@@ -18,7 +18,8 @@ from prefect.runtime import flow_run
 from prefect.states import State
 from prefect.tasks import Task
 
-from flows.daily_import import import_file_task, record_run_task, store_lock
+from deployments.limits import store_lock
+from flows.daily_import import import_file_task, record_run_task
 from schemas.contract import Contract, load_contracts
 from tasks import report, sftp, store, sync
 from tasks.settings import load_settings

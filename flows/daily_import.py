@@ -1,38 +1,48 @@
-"""The `daily-import` flow: one client's files received before its cut-off, imported oldest first.
+"""The `daily-import` flow (one client) and the pieces it shares with `import-slot` (many clients).
 
-Files are imported one after the other, in received order, because the merge rule depends on it
-(the latest non-empty value wins). Each file task parses with no hold on the store and takes the
-store's global concurrency limit only around its transaction, so other clients' runs (on other
-workers) parse while this one writes."""
+A client's import is ONE task, `import-<client>-<local date>` tagged `client:<id>`: it parses the
+client's files in received order with no hold on the store, then takes the store lock once and
+commits each file in its own transaction on one connection (the merge rule needs the received
+order: the latest non-empty value wins), records the run and reads the client's upload report;
+the artifacts are published after the lock is released. A file that fails (an error, not a
+rejection) stops the client: the later files stay staged for the rerun, so the order still holds."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import count
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.client.schemas.objects import TaskRun
-from prefect.concurrency.sync import concurrency
-from prefect.runtime import flow_run
+from prefect.runtime import flow_run, task_run
 from prefect.states import State
 from prefect.tasks import Task
 
-from deployments.limits import STORE_LIMIT
+from deployments import limits
 from schemas.contract import Contract, load_contracts
 from tasks import importer, report, store
-from tasks.importer import FileOutcome
+from tasks.importer import ClientImport, FileOutcome
 from tasks.settings import load_settings
+
+READ_WAIT_SECONDS = 60.0  # a read-only open waits this long for another process's writer to let go
+_PROCESS_LOCK = threading.Lock()
 
 
 @contextmanager
 def store_lock() -> Iterator[None]:
-    """The store's global concurrency slot (strict: a missing limit is an error, not a free pass)."""
-    with concurrency(STORE_LIMIT, occupy=1, strict=True):
+    """The store's global limit, asked for by one thread of this process at a time.
+
+    Threads of a slot run queue here rather than at the server: each request the server denies
+    raises the Retry-After it gives every waiter, and the store then sits idle while they sleep."""
+    with _PROCESS_LOCK, limits.store_lock():
         yield
 
 
@@ -53,11 +63,16 @@ def _contracts(directory: Path, signature: tuple[tuple[str, int], ...]) -> dict[
     return load_contracts(directory)
 
 
-def _contract(client: str) -> Contract:
-    """A client's contract; cached, since a slot runs many clients' imports in one process."""
+def current_contracts() -> dict[str, Contract]:
+    """The contracts of the clients folder, parsed again only when one of its files changed."""
     directory = load_settings().clients_dir
     files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
-    contracts = _contracts(directory, tuple((f.name, f.stat().st_mtime_ns) for f in files))
+    return _contracts(directory, tuple((f.name, f.stat().st_mtime_ns) for f in files))
+
+
+def _contract(client: str) -> Contract:
+    """A client's contract (ValueError for an unknown client)."""
+    contracts = current_contracts()
     if client not in contracts:
         raise ValueError(f"unknown client {client!r}")
     return contracts[client]
@@ -85,10 +100,52 @@ def run_name() -> str:
 
 
 @task(name="files-due", cache_policy=NONE, retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_on_io)
-def files_due_task(client: str, cutoff: datetime | None) -> list[str]:
-    """The client's staged files due for this run, oldest first."""
-    with store_lock(), store.open_store(load_settings().db_path) as con:
-        return importer.files_due(con, client, cutoff)
+def files_due_task(cutoffs: Mapping[str, datetime | None]) -> dict[str, list[str]]:
+    """Each client's staged files due by its cut-off, oldest first, in one read-only connection.
+
+    No store lock: DuckDB refuses a read-only open while another process writes, and
+    `open_store` retries until the writer lets go."""
+    with store.open_store(load_settings().db_path, read_only=True, wait_seconds=READ_WAIT_SECONDS) as con:
+        return {client: importer.files_due(con, client, cutoff) for client, cutoff in cutoffs.items()}
+
+
+@task(name="import-client", cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_on_io)
+def import_client_task(
+    contract: Contract,
+    names: list[str],
+    kind: str,
+    cutoff: datetime | None,
+    started_at: datetime,
+    progress: UUID | None = None,
+) -> ClientImport:
+    """One client's import (`importer.import_client`: one hold of the store lock), then its artifacts.
+
+    `progress`: a progress artifact moved as each file commits (the single-client flow's)."""
+    done = count(1)
+
+    def moved(outcome: FileOutcome) -> None:
+        if progress is not None:
+            report.update_progress(progress, contract.id, next(done), len(names))
+
+    result = importer.import_client(
+        load_settings(),
+        contract,
+        names,
+        run_id=str(task_run.id),
+        kind=kind,
+        cutoff=cutoff,
+        started_at=started_at,
+        store_lock=store_lock,
+        on_commit=moved,
+    )
+    report.publish_reports(result.report)
+    return result
+
+
+def client_import(contract: Contract, scheduled: datetime) -> Task[..., ClientImport]:
+    """The client's import task named `import-<client>-<local date>` and tagged `client:<id>`."""
+    day = scheduled.astimezone(contract.zone).date().isoformat()
+    return import_client_task.with_options(task_run_name=f"import-{contract.id}-{day}", tags={f"client:{contract.id}"})
 
 
 @task(
@@ -124,22 +181,15 @@ def record_run_task(
 def daily_import(client: str, scheduled_for: datetime | None = None, now: bool = False) -> dict[str, Any]:
     """Import the client's files received before its cut-off (`now`: everything received so far)."""
     started_at = datetime.now(UTC)
-    cutoff = import_cutoff(_contract(client), scheduled_for, now)
-    run_id = str(flow_run.id or f"local-{started_at.isoformat()}")
-    outcomes: list[FileOutcome] = []
-    try:
-        due = files_due_task(client, cutoff)
-        progress = report.start_progress(client, len(due))
-        for done, name in enumerate(due, start=1):
-            outcomes.append(import_file_task(client, name, run_id))
-            report.update_progress(progress, client, done, len(due))
-    finally:
-        totals = record_run_task(run_id, client, "daily", cutoff, started_at)
-    report.publish_uploads(load_settings(), {client: _contract(client)}, datetime.now(UTC), store_lock)
+    contract = _contract(client)
+    cutoff = import_cutoff(contract, scheduled_for, now)
+    due = files_due_task({client: cutoff})[client]
+    progress = report.start_progress(client, len(due))
+    result = client_import(contract, _scheduled(scheduled_for))(contract, due, "daily", cutoff, started_at, progress)
     return {
         "client": client,
-        "run_id": run_id,
+        "run_id": result.run_id,
         "cutoff": cutoff.isoformat() if cutoff else None,
-        "files": [outcome.as_dict() for outcome in outcomes],
-        "totals": totals,
+        "files": [outcome.as_dict() for outcome in result.outcomes],
+        "totals": result.totals,
     }

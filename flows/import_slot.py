@@ -1,28 +1,37 @@
 """The `import-slot` flow: the daily imports of every client whose import time falls in one slot.
 
 A slot is one (timezone, import time); the deployment generator gives each slot (split into shards
-of at most SHARD_SIZE clients) its own deployment with a cron schedule at that local time. The run
-imports each client as a `daily-import` subflow (`import-northwind-2026-11-28`, tagged
-`client:northwind`), several at a time in threads: one process pays Prefect's start-up once for the
-whole slot instead of once per client (~4-6 s a process-worker run), which is what makes 1,000
-clients in the same minute fit in 15 minutes. Each subflow parses without the store lock and takes
-it only around its transactions. A failing client fails alone; the slot run then ends Failed naming it.
+of at most SHARD_SIZE clients) its own deployment with a cron schedule at that local time. One
+process pays Prefect's start-up once for the whole shard instead of once per client (~4-6 s a
+process-worker run), and the run is kept coarse so 1,000 clients in the same minute fit in 15 minutes:
+- ONE read-only read of every client's due files; a client with nothing due costs nothing more
+  (no task, no lock, its upload artifacts unchanged; the slot summary lists it);
+- per client with files, ONE task (`import-<client>-<local date>`, tagged `client:<id>`) that
+  parses without the lock and then holds it once for all its commits; THREADS of them run at once,
+  so one client parses while another commits;
+- one progress artifact for the slot, moving as clients complete, and one summary artifact.
+A failing client fails alone; after all ran the slot run ends Failed naming the failed clients.
 """
 
 from __future__ import annotations
 
-import contextvars
-from concurrent.futures import ThreadPoolExecutor
+import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from prefect import flow, get_run_logger, tags
+from prefect import flow, get_run_logger
+from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
-from prefect.states import Failed, State
+from prefect.states import Failed
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.daily_import import daily_import
+from flows.daily_import import client_import, current_contracts, files_due_task
+from tasks import report
 
-THREADS = 8  # concurrent client subflows: mostly waiting on the API and the store lock, little CPU
+THREADS = 4  # clients at once: one commits (the lock is global) while the others parse
+PROGRESS_EVERY_SECONDS = 2.0  # the slot's progress artifact moves at most this often
+# cast: TaskRunner is invariant in its future type, so Prefect's own runner does not match its annotation
+_RUNNER = cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_workers=THREADS))
 
 
 def _scheduled() -> datetime:
@@ -35,24 +44,34 @@ def _run_name() -> str:
     return f"import-slot-{flow_run.parameters['slot']}-{_scheduled():%Y-%m-%d}"
 
 
-def _import_one(client: str, scheduled_for: datetime) -> State[Any]:
-    with tags(f"client:{client}"):
-        state: State[Any] = daily_import(client, scheduled_for=scheduled_for, return_state=True)
-    return state
-
-
-@flow(name="import-slot", flow_run_name=_run_name)
-def import_slot(slot: str, clients: list[str], threads: int = THREADS) -> Any:
-    """Run `daily-import` for each client of the slot at the slot's scheduled time."""
-    scheduled_for = _scheduled()
-    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix=f"slot-{slot}") as pool:
-        futures = {
-            client: pool.submit(contextvars.copy_context().run, _import_one, client, scheduled_for)
-            for client in clients
-        }
-        states = {client: future.result() for client, future in futures.items()}
-    failed = {client: state.message or state.name for client, state in states.items() if not state.is_completed()}
-    summary = {"slot": slot, "scheduled_for": scheduled_for.isoformat(), "clients": len(clients), "failed": failed}
+@flow(name="import-slot", flow_run_name=_run_name, task_runner=_RUNNER)
+def import_slot(slot: str, clients: list[str]) -> Any:
+    """Import each client of the slot that has files due at the slot's scheduled time."""
+    scheduled, started_at = _scheduled(), datetime.now(UTC)
+    contracts = current_contracts()
+    failed = {client: "unknown client: no contract" for client in clients if client not in contracts}
+    cutoffs = {client: contracts[client].last_cutoff(scheduled) for client in clients if client in contracts}
+    due = files_due_task(cutoffs)
+    busy = [client for client in cutoffs if due[client]]
+    futures = {
+        client: client_import(contracts[client], scheduled).submit(
+            contracts[client], due[client], "daily", cutoffs[client], started_at
+        )
+        for client in busy
+    }
+    progress = report.start_progress(f"slot-{slot}", len(busy), unit="client(s) done")
+    moved = time.monotonic()
+    for done, _ in enumerate(as_completed(list(futures.values())), start=1):
+        if done == len(busy) or time.monotonic() - moved >= PROGRESS_EVERY_SECONDS:
+            report.update_progress(progress, f"slot-{slot}", done, len(busy), unit="client(s) done")
+            moved = time.monotonic()
+    for client, future in futures.items():
+        if not future.state.is_completed():
+            failed[client] = future.state.message or "failed"
+    imported = [client for client in busy if client not in failed]
+    idle = [client for client in cutoffs if not due[client]]
+    report.publish_slot_summary(slot, report.slot_markdown(slot, f"{scheduled:%Y-%m-%d}", imported, idle, failed))
+    summary = {"slot": slot, "clients": len(clients), "imported": len(imported), "idle": len(idle), "failed": failed}
     if failed:
         for client, message in failed.items():
             get_run_logger().error("client %s: %s", client, message)

@@ -28,6 +28,9 @@ REQUIRED_CHECK = "required"
 FORMAT_WORDS = {"%d": "DD", "%m": "MM", "%Y": "YYYY", "%y": "YY", "%H": "hh", "%M": "mm", "%S": "ss", "%z": "+hh:mm"}
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the store's BIGINT range
+
+
 def _shown(text: str) -> str:
     """A value quoted for a message, cut short so a long cell does not flood the report.
 
@@ -112,7 +115,10 @@ def parse_value(field: ContractField, text: str) -> Value:
     if field.type == "integer":
         if not INTEGER.match(value):
             raise ValueError(f"{_shown(value)} is not a whole number.")
-        return int(value)
+        number = int(value)
+        if not INT64_MIN <= number <= INT64_MAX:
+            raise ValueError(f"{_shown(value)} is too large; whole numbers go up to {INT64_MAX:,}.")
+        return number
     if field.type == "boolean":
         if value.lower() not in BOOLEANS:
             raise ValueError(f"{_shown(value)} is not a yes/no value; use true/false, yes/no, y/n or 1/0.")

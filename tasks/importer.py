@@ -21,6 +21,7 @@ from schemas.contract import Contract
 from tasks import store
 from tasks.errors import FileRejected
 from tasks.merge import Merged, merge_rows
+from tasks.report import Reports, read_reports
 from tasks.settings import Settings
 from tasks.validate import ParsedFile, parse_file
 
@@ -57,6 +58,7 @@ class PreparedFile:
     merged: Merged | None
     rejected: FileRejected | None
     read_seconds: float
+    missing: bool = False  # the staged copy is gone (decided at commit: skipped if closed, else an error)
 
 
 def staged_url(settings: Settings, client: str, name: str) -> str:
@@ -84,15 +86,33 @@ def prepare_file(settings: Settings, contract: Contract, name: str) -> PreparedF
     return PreparedFile(name, parsed, merged, None, time.perf_counter() - started)
 
 
-def commit_file(settings: Settings, contract: Contract, prepared: PreparedFile, run_id: str) -> FileOutcome:
+def prepare_files(settings: Settings, contract: Contract, names: list[str]) -> list[PreparedFile]:
+    """`prepare_file` for each name, in order; a staged copy that is gone is marked `missing`.
+
+    Whether a missing copy is an error (still staged) or nothing to do (closed before, then purged)
+    is decided at commit time, under the write connection."""
+    prepared = []
+    for name in names:
+        try:
+            prepared.append(prepare_file(settings, contract, name))
+        except FileNotFoundError:
+            prepared.append(PreparedFile(name, None, None, None, 0.0, missing=True))
+    return prepared
+
+
+def _commit(con: Any, contract: Contract, prepared: PreparedFile, run_id: str) -> FileOutcome:
     """One transaction: the contacts upsert, the ledger status, the row errors and the statistics.
 
-    Does nothing (status `skipped`) when the ledger no longer says `staged`."""
+    Does nothing (status `skipped`) when the ledger no longer says `staged`; raises
+    FileNotFoundError when the file is still staged but its staged copy is gone."""
     client, name = contract.id, prepared.name
     now = datetime.now(UTC)
-    with store.open_store(settings.db_path) as con, store.transaction(con):
-        if store.file_status(con, client, name) != "staged":
-            return FileOutcome(client, name, "skipped", reason="not staged: imported or rejected before")
+    with store.transaction(con):
+        status = store.file_status(con, client, name)
+        if status != "staged":
+            return FileOutcome(client, name, "skipped", reason=f"not staged: {status} before")
+        if prepared.missing:
+            raise FileNotFoundError(f"the staged copy of {client}/{name} is gone")
         started = time.perf_counter()
         parsed, merged = prepared.parsed, prepared.merged
         if parsed is None or merged is None:
@@ -158,6 +178,30 @@ def commit_file(settings: Settings, contract: Contract, prepared: PreparedFile, 
     return outcome
 
 
+def commit_files(
+    con: Any,
+    contract: Contract,
+    prepared: list[PreparedFile],
+    run_id: str,
+    on_commit: Callable[[FileOutcome], None] | None = None,
+) -> list[FileOutcome]:
+    """Commit prepared files in order on one write connection, each in its own transaction.
+
+    A file that fails stops here: the later files stay staged, so a rerun keeps the received order."""
+    outcomes = []
+    for item in prepared:
+        outcomes.append(_commit(con, contract, item, run_id))
+        if on_commit is not None:
+            on_commit(outcomes[-1])
+    return outcomes
+
+
+def commit_file(settings: Settings, contract: Contract, prepared: PreparedFile, run_id: str) -> FileOutcome:
+    """`commit_files` of one file on its own connection."""
+    with store.open_store(settings.db_path) as con:
+        return commit_files(con, contract, [prepared], run_id)[0]
+
+
 def import_file(
     settings: Settings, contract: Contract, name: str, run_id: str, *, store_lock: StoreLock = nullcontext
 ) -> FileOutcome:
@@ -165,16 +209,62 @@ def import_file(
 
     A file whose staged copy is gone is `skipped` if the ledger shows it closed already (a rerun
     after retention), and an error otherwise."""
-    try:
-        prepared = prepare_file(settings, contract, name)
-    except FileNotFoundError:
-        with store_lock(), store.open_store(settings.db_path) as con:
-            status = store.file_status(con, contract.id, name)
-        if status in ("imported", "rejected"):
-            return FileOutcome(contract.id, name, "skipped", reason=f"not staged: {status} before")
-        raise
+    (prepared,) = prepare_files(settings, contract, [name])
     with store_lock():
         return commit_file(settings, contract, prepared, run_id)
+
+
+@dataclass(frozen=True)
+class ClientImport:
+    """One client's import run: its files' outcomes, the run's totals, and its upload report read after."""
+
+    run_id: str
+    outcomes: list[FileOutcome]
+    totals: dict[str, int]
+    report: Reports
+
+
+def import_client(
+    settings: Settings,
+    contract: Contract,
+    names: list[str],
+    *,
+    run_id: str,
+    kind: str,
+    cutoff: datetime | None,
+    started_at: datetime,
+    store_lock: StoreLock = nullcontext,
+    on_commit: Callable[[FileOutcome], None] | None = None,
+) -> ClientImport:
+    """Parse the client's files (no lock), then take the store lock ONCE for the whole client.
+
+    Under the lock, on one connection: each file in its own transaction (`commit_files`), the run's
+    totals (also when a file failed) and the read of the client's upload report. One lock and one
+    connection per client, not per file: the lock costs an API round trip or more."""
+    prepared = prepare_files(settings, contract, names)
+    with store_lock(), store.open_store(settings.db_path) as con:
+        try:
+            outcomes = commit_files(con, contract, prepared, run_id, on_commit)
+        finally:
+            totals = close_run(con, run_id=run_id, client=contract.id, kind=kind, cutoff=cutoff, started_at=started_at)
+        upload_report = read_reports(con, {contract.id: contract}, datetime.now(UTC))
+    return ClientImport(run_id, outcomes, totals, upload_report)
+
+
+def close_run(
+    con: Any, *, run_id: str, client: str, kind: str, cutoff: datetime | None, started_at: datetime
+) -> dict[str, int]:
+    """Store a run's totals (summed from the ledger rows it closed) in one transaction and return them."""
+    with store.transaction(con):
+        return store.record_run(
+            con,
+            run_id=run_id,
+            client=client,
+            kind=kind,
+            cutoff=cutoff,
+            started_at=started_at,
+            finished_at=datetime.now(UTC),
+        )
 
 
 def record_run(
@@ -187,14 +277,6 @@ def record_run(
     started_at: datetime,
     store_lock: StoreLock = nullcontext,
 ) -> dict[str, int]:
-    """Store a run's totals (summed from the ledger rows it closed) and return them."""
-    with store_lock(), store.open_store(settings.db_path) as con, store.transaction(con):
-        return store.record_run(
-            con,
-            run_id=run_id,
-            client=client,
-            kind=kind,
-            cutoff=cutoff,
-            started_at=started_at,
-            finished_at=datetime.now(UTC),
-        )
+    """`close_run` on its own connection, under `store_lock`."""
+    with store_lock(), store.open_store(settings.db_path) as con:
+        return close_run(con, run_id=run_id, client=client, kind=kind, cutoff=cutoff, started_at=started_at)

@@ -18,7 +18,7 @@ from uuid import UUID
 from schemas.contract import Contract
 from tasks import store
 from tasks.settings import Settings
-from tasks.status import status_report
+from tasks.status import read_status
 
 MAX_TABLE_ROWS = 100  # newest files shown in the table; `sftp-import status` lists them all
 MAX_FILES_IN_SUMMARY = 10  # files needing attention listed in the summary
@@ -35,6 +35,7 @@ TABLE_COLUMNS = (
     "reason",
 )
 StoreLock = Callable[[], AbstractContextManager[Any]]
+Reports = dict[str, tuple[list[dict[str, Any]], str]]  # client id: (table rows, summary markdown)
 
 
 def artifact_key(prefix: str, client: str) -> str:
@@ -124,12 +125,16 @@ def build_reports(
     contracts: dict[str, Contract],
     now: datetime,
     store_lock: StoreLock = nullcontext,
-) -> dict[str, tuple[list[dict[str, Any]], str]]:
+) -> Reports:
     """Per client id: (table rows, summary markdown), read from the store in one short read."""
-    with store_lock():
-        report = status_report(settings, contracts, now)
-        with store.open_store(settings.db_path, read_only=True) as con:
-            errors = {cid: store.client_errors(con, cid, MAX_ERRORS_PER_FILE) for cid in contracts}
+    with store_lock(), store.open_store(settings.db_path, read_only=True) as con:
+        return read_reports(con, contracts, now)
+
+
+def read_reports(con: Any, contracts: dict[str, Contract], now: datetime) -> Reports:
+    """`build_reports` on an open connection (an import reads its client's report under its own lock)."""
+    report = read_status(con, contracts, now)
+    errors = {cid: store.client_errors(con, cid, MAX_ERRORS_PER_FILE) for cid in contracts}
     return {
         client["id"]: (
             upload_rows(client["files"]),
@@ -146,9 +151,14 @@ def publish_uploads(
     store_lock: StoreLock = nullcontext,
 ) -> None:
     """Create (or refresh: same key, latest wins) `uploads-<client>` and `summary-<client>` artifacts."""
+    publish_reports(build_reports(settings, contracts, now, store_lock))
+
+
+def publish_reports(reports: Reports) -> None:
+    """Create (or refresh) the artifacts of reports made by `build_reports`."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    for client_id, (rows, markdown) in build_reports(settings, contracts, now, store_lock).items():
+    for client_id, (rows, markdown) in reports.items():
         create_table_artifact(
             table=rows,
             key=artifact_key("uploads", client_id),
@@ -161,24 +171,48 @@ def publish_uploads(
         )
 
 
-def start_progress(client: str, total: int) -> UUID:
-    """A progress artifact for an import of `total` files (0 % now)."""
+def start_progress(subject: str, total: int, unit: str = "file(s) imported") -> UUID:
+    """A progress artifact `import-progress-<subject>` for an import of `total` files (or clients), 0 % now."""
     from prefect.artifacts import create_progress_artifact
 
     artifact_id = create_progress_artifact(
         progress=100.0 if total == 0 else 0.0,
-        key=artifact_key("import-progress", client),
-        description=f"{client}: 0 of {total} file(s) imported",
+        key=artifact_key("import-progress", subject),
+        description=f"{subject}: 0 of {total} {unit}",
     )
     return cast(UUID, artifact_id)  # the sync call returns the id, not a coroutine
 
 
-def update_progress(artifact_id: UUID, client: str, done: int, total: int) -> None:
-    """Move the import's progress artifact after a file completes."""
+def update_progress(artifact_id: UUID, subject: str, done: int, total: int, unit: str = "file(s) imported") -> None:
+    """Move an import's progress artifact after a file (or a client) completes."""
     from prefect.artifacts import update_progress_artifact
 
     update_progress_artifact(
         artifact_id=artifact_id,
         progress=100.0 if total == 0 else round(100.0 * done / total, 1),
-        description=f"{client}: {done} of {total} file(s) imported",
+        description=f"{subject}: {done} of {total} {unit}",
     )
+
+
+def slot_markdown(slot: str, day: str, imported: list[str], idle: list[str], failed: dict[str, str]) -> str:
+    """The summary of one `import-slot` run: which clients imported, had nothing due, or failed."""
+    total = len(imported) + len(idle) + len(failed)
+    lines = [
+        f"## Import slot {slot}, {day}",
+        "",
+        f"{total} client(s): {len(imported)} imported, {len(idle)} with nothing due, {len(failed)} failed.",
+        "",
+    ]
+    lines += [f"- **{client}** failed: {message}" for client, message in sorted(failed.items())]
+    if imported:
+        lines.append(f"- Imported (see their `uploads-<client>` artifacts): {', '.join(sorted(imported))}")
+    if idle:
+        lines.append(f"- Nothing due: {', '.join(sorted(idle))}")
+    return "\n".join(lines) + "\n"
+
+
+def publish_slot_summary(slot: str, markdown: str) -> None:
+    """The slot run's summary artifact `slot-<slot>` (latest run wins)."""
+    from prefect.artifacts import create_markdown_artifact
+
+    create_markdown_artifact(markdown=markdown, key=artifact_key("slot", slot), description=f"Import slot {slot}")

@@ -2,7 +2,8 @@
 
 Whatever their status, files go once they are old: a ledger file by when we received it (its
 staged copy, and its SFTP original), any other file in the client's folder (waiting, ignored
-re-upload, never staged, leftover temporary) by its mtime. Every deletion is logged; ledger rows
+re-upload, leftover temporary) by its mtime. A file never received is left for the sync, whatever
+its mtime (clients can preserve an old one). Every deletion is logged; ledger rows
 stay with `purged_at` set, so the name rule still refuses the name; contacts are never touched.
 A file received before the cut-off has an mtime before it too, so the SFTP side needs one rule.
 """
@@ -22,6 +23,7 @@ from schemas.contract import Contract
 from tasks import store
 from tasks.settings import Settings
 from tasks.sftp import Sftp
+from tasks.sync import is_temporary
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +87,11 @@ def plan_client(
         log.warning("%s: client folder not found on the SFTP server; only staging is purged", contract.id)
         remote = []
     for file in remote:
-        if file.mtime >= before:
-            continue
         known = versions.get(file.name)
+        if file.mtime >= before or (known is None and not is_temporary(file.name)):
+            continue  # recent, or not received yet (a client can preserve an old mtime): the sync takes it first
+        if known is not None and known[3] >= before:
+            continue  # received recently under a preserved old mtime: its retention counts from then
         same = known is not None and known[0] == file.size and known[1] == file.mtime
         plan.deletions.append(
             Deletion(

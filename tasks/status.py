@@ -16,18 +16,23 @@ def status_report(settings: Settings, contracts: dict[str, Contract], now: datet
     """{"clients": [{"id", "next_import_at", "files": [...]}]} read from the store (read-only).
 
     Each file carries its first row errors (`errors`: line, field, message) and `errors_total`."""
-    clients = []
     with store.open_store(settings.db_path, read_only=True) as con:
-        for client_id, contract in sorted(contracts.items()):
-            next_import = contract.next_cutoff(now)
-            files = store.client_files(con, client_id)
-            errors = store.client_errors(con, client_id, ERRORS_SHOWN)
-            for row in files:
-                if row["status"] in ("waiting", "staged"):
-                    row["next_import_at"] = next_import
-                ledger_row = row["status"] not in ("waiting", "ignored")  # a re-upload shares its name
-                row["errors"], row["errors_total"] = errors.get(row["name"], ([], 0)) if ledger_row else ([], 0)
-            clients.append({"id": client_id, "next_import_at": next_import, "files": files})
+        return read_status(con, contracts, now)
+
+
+def read_status(con: Any, contracts: dict[str, Contract], now: datetime) -> dict[str, Any]:
+    """`status_report` on an open connection (a writer reads its clients' status without reopening)."""
+    clients = []
+    for client_id, contract in sorted(contracts.items()):
+        next_import = contract.next_cutoff(now)
+        files = store.client_files(con, client_id)
+        errors = store.client_errors(con, client_id, ERRORS_SHOWN)
+        for row in files:
+            if row["status"] in ("waiting", "staged"):
+                row["next_import_at"] = next_import
+            ledger_row = row["status"] not in ("waiting", "ignored")  # a re-upload shares its name
+            row["errors"], row["errors_total"] = errors.get(row["name"], ([], 0)) if ledger_row else ([], 0)
+        clients.append({"id": client_id, "next_import_at": next_import, "files": files})
     return {"clients": clients}
 
 

@@ -186,16 +186,29 @@ class KnownFile:
     mtime: datetime | None = None
 
 
-def known_files(con: Any, client: str) -> dict[str, KnownFile]:
-    """Every name the client has ever had accepted for consideration (any status, purged too)."""
-    rows = con.execute("SELECT name, received_at, sha256, size, mtime FROM files WHERE client = ?", [client]).fetchall()
-    return {row[0]: KnownFile(*row) for row in rows}
+@dataclass(frozen=True)
+class ClientLedger:
+    """What one client's sync needs from the ledger: every name ever taken, and the waiting files."""
+
+    known: dict[str, KnownFile]
+    waiting: dict[str, tuple[int, datetime, datetime]]  # name -> size, mtime, first seen with them
 
 
-def waiting_files(con: Any, client: str) -> dict[str, tuple[int, datetime, datetime]]:
-    """Files seen but not complete: name -> (size, mtime, first seen with that size and mtime)."""
-    rows = con.execute("SELECT name, size, mtime, first_seen_at FROM waiting WHERE client = ?", [client]).fetchall()
-    return {name: (size, mtime, first) for name, size, mtime, first in rows}
+def sync_ledgers(con: Any, clients: list[str]) -> dict[str, ClientLedger]:
+    """The ledgers of these clients (every client listed gets one, empty if new), in two queries."""
+    ledgers = {client: ClientLedger({}, {}) for client in clients}
+    rows = con.execute(
+        "SELECT client, name, received_at, sha256, size, mtime FROM files WHERE client IN (SELECT unnest(?))",
+        [clients],
+    ).fetchall()
+    for client, *known in rows:
+        ledgers[client].known[known[0]] = KnownFile(*known)
+    rows = con.execute(
+        "SELECT client, name, size, mtime, first_seen_at FROM waiting WHERE client IN (SELECT unnest(?))", [clients]
+    ).fetchall()
+    for client, name, size, mtime, first in rows:
+        ledgers[client].waiting[name] = (size, mtime, first)
+    return ledgers
 
 
 def record_waiting(con: Any, client: str, name: str, size: int, mtime: datetime, now: datetime) -> None:
@@ -230,12 +243,30 @@ def record_ignored(con: Any, client: str, name: str, size: int, mtime: datetime,
     return True
 
 
-def file_with_hash(con: Any, client: str, sha256: str) -> str | None:
-    """The client's earliest file with these exact bytes, if any."""
-    row = con.execute(
-        "SELECT name FROM files WHERE client = ? AND sha256 = ? ORDER BY received_at LIMIT 1", [client, sha256]
-    ).fetchone()
-    return row[0] if row else None
+ARRIVAL_COLUMNS = {  # the ledger columns the sync fills for each file (client and received_at aside)
+    "name": "VARCHAR",
+    "status": "VARCHAR",
+    "reason": "VARCHAR",
+    "size": "BIGINT",
+    "mtime": "TIMESTAMPTZ",
+    "sha256": "VARCHAR",
+    "staged_path": "VARCHAR",
+    "same_content_as": "VARCHAR",
+}
+
+
+def record_arrivals(con: Any, client: str, received_at: datetime, rows: list[dict[str, Any]]) -> None:
+    """The ledger rows of files the sync has taken (staged) or refused on arrival (rejected), in one statement.
+
+    Each row has the keys of ARRIVAL_COLUMNS (name, status, size and mtime required, the rest may be None)."""
+    if not rows:
+        return
+    columns = ", ".join(ARRIVAL_COLUMNS)
+    values = ", ".join(f"unnest(?::{kind}[])" for kind in ARRIVAL_COLUMNS.values())
+    con.execute(
+        f"INSERT INTO files (client, received_at, {columns}) SELECT ?, ?, {values}",
+        [client, received_at, *([row.get(column) for row in rows] for column in ARRIVAL_COLUMNS)],
+    )
 
 
 def record_arrival(
@@ -252,14 +283,9 @@ def record_arrival(
     same_content_as: str | None = None,
     reason: str | None = None,
 ) -> None:
-    """The ledger row of a file the sync has taken (staged) or refused on arrival (rejected)."""
-    con.execute(
-        """
-        INSERT INTO files (client, name, status, reason, size, mtime, sha256, received_at, staged_path, same_content_as)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """,
-        [client, name, status, reason, size, mtime, sha256, received_at, staged_path, same_content_as],
-    )
+    """The ledger row of one file the sync has taken (staged) or refused on arrival (rejected)."""
+    row = {"name": name, "status": status, "reason": reason, "size": size, "mtime": mtime, "sha256": sha256}
+    record_arrivals(con, client, received_at, [{**row, "staged_path": staged_path, "same_content_as": same_content_as}])
 
 
 # --- status --------------------------------------------------------------------------------------

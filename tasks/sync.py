@@ -1,6 +1,13 @@
 """The hourly sync of one client's SFTP folder into staging and the ledger (plain functions, no Prefect).
 
-For each regular file directly in the client's folder, in this order:
+A pass has three steps, so the store is touched twice however many clients there are:
+1. `store.sync_ledgers` reads what every client's sync needs (names taken, waiting files) at once;
+2. `collect` works on one client with no store access: it lists the folder, classifies each file
+   and copies new ones to staging, and returns the ledger changes it wants as `LedgerChange`s;
+3. `write_changes` applies one client's changes in one transaction (the flow writes every client's
+   in one store session, under the store limit).
+
+`collect` decides, for each regular file directly in the client's folder, in this order:
 1. a temporary name (`*.filepart`, `*.part`, `*.tmp`, `~$*`, dotfiles) is skipped, not recorded;
 2. the upload already in the ledger (same name, size and mtime) is left alone (`known`);
 3. a file not yet complete (size and mtime unchanged for `settle_seconds`) is recorded `waiting`;
@@ -8,10 +15,8 @@ For each regular file directly in the client's folder, in this order:
 5. an extension the platform does not accept is recorded `rejected`, with what is accepted;
 6. anything else is copied to staging (temporary name, size + sha256, rename) and recorded `staged`.
 
-The ledger row is written only after the copy is whole, so a crash leaves at worst a staged file
-without a row, which the next sync overwrites. Store connections are held only for ledger reads and
-writes, never during copies (DuckDB admits one writer process; the caller serialises writers with
-`store_lock`).
+A ledger row is written only after its copy is whole, so a crash leaves at worst a staged file
+without a row; the next pass does not know the name, so it copies the file again over it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
@@ -29,13 +34,11 @@ from typing import Any, Literal
 from schemas.contract import Contract
 from tasks import store
 from tasks.settings import ACCEPTED_EXTENSIONS, Settings
-from tasks.sftp import Copied, RemoteFile, Sftp, remove_stale_temporaries
+from tasks.sftp import RemoteFile, Sftp, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
 
 TEMPORARY_PATTERNS = ("*.filepart", "*.part", "*.tmp", "~$*", ".*")
-FLUSH_FILES = 100  # ledger rows of copied files are written in batches of this many…
-FLUSH_SECONDS = 10.0  # …or at least this often, and always before the sync returns or raises
 
 Outcome = Literal["staged", "waiting", "ignored", "rejected", "skipped", "known"]
 OUTCOMES: tuple[Outcome, ...] = ("staged", "waiting", "ignored", "rejected", "skipped", "known")
@@ -53,13 +56,58 @@ class FileOutcome:
     same_content_as: str | None = None
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """Ledger change: a file still being written (its settle clock restarts when size or mtime change)."""
+
+    name: str
+    size: int
+    mtime: datetime
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """Ledger change: a re-upload under a used name (recorded once per distinct upload)."""
+
+    name: str
+    size: int
+    mtime: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """Ledger change: the row of a file staged (its copy is whole) or rejected on arrival."""
+
+    name: str
+    status: Literal["staged", "rejected"]
+    size: int
+    mtime: datetime
+    reason: str | None = None
+    sha256: str | None = None
+    staged_path: str | None = None
+    same_content_as: str | None = None
+
+
+@dataclass(frozen=True)
+class ForgetWaiting:
+    """Ledger change: waiting entries no longer waiting (taken, refused or gone from the server)."""
+
+    names: tuple[str, ...]
+
+
+LedgerChange = Waiting | Ignored | Arrival | ForgetWaiting
+
+
 @dataclass
 class ClientSyncResult:
-    """One client's sync: how many files were listed and each file's outcome."""
+    """One client's sync: files listed, each file's outcome, and the ledger changes to write (at `now`)."""
 
     client: str
+    now: datetime
     listed: int = 0
     files: list[FileOutcome] = field(default_factory=list)
+    changes: list[LedgerChange] = field(default_factory=list)
     seconds: float = 0.0
 
     def count(self, outcome: Outcome) -> int:
@@ -135,139 +183,156 @@ def sync_client(
     only_names: set[str] | None = None,
     store_lock: StoreLock = nullcontext,
 ) -> ClientSyncResult:
-    """Sync one client's folder; with `only_names`, consider only those names (backfill).
+    """Sync one client's folder on its own (read, collect, write); with `only_names`, only those names (backfill).
 
     Raises on transport errors (missing folder, dropped connection) after recording whatever was
-    copied whole before the error; the caller decides about retries."""
+    copied whole before the error; the caller decides about retries. `store_lock` is held only
+    around the write, and not taken when there is nothing to write."""
+    with store.open_store(settings.db_path, read_only=True) as con:
+        ledger = store.sync_ledgers(con, [contract.id])[contract.id]
+    result = ClientSyncResult(contract.id, now)
+    try:
+        collect(sftp, settings, contract, ledger, result, only_names)
+    finally:
+        if result.changes:
+            with store_lock(), store.open_store(settings.db_path) as con:
+                write_changes(con, result)
+    return result
+
+
+def collect(
+    sftp: Sftp,
+    settings: Settings,
+    contract: Contract,
+    ledger: store.ClientLedger,
+    result: ClientSyncResult,
+    only_names: set[str] | None = None,
+) -> ClientSyncResult:
+    """List, classify and copy one client's files (no store access); outcomes and changes go into `result`.
+
+    Changes are appended as they happen, so on a transport error `result` holds every whole copy
+    made before it."""
     started = time.monotonic()
-    client = contract.id
-    result = ClientSyncResult(client)
-    remove_stale_temporaries(settings.staging_url, client, now)
+    remove_stale_temporaries(settings.staging_url, contract.id, result.now)
     listed = sftp.list_files(contract.directory)
     if only_names is not None:
         listed = [f for f in listed if f.name in only_names]
     result.listed = len(listed)
-    to_copy = _classify(settings, client, listed, now, only_names, store_lock, result)
-    _copy_all(sftp, settings, contract, to_copy, now, store_lock, result)
-    result.seconds = time.monotonic() - started
-    log.info("sync %s: %s", client, {k: v for k, v in result.summary().items() if isinstance(v, int) and v})
+    to_copy = _classify(settings, ledger, listed, only_names, result)
+    try:
+        _copy_all(sftp, settings, contract, ledger, to_copy, result)
+    finally:
+        result.seconds = time.monotonic() - started
+    summary = result.summary()
+    log.info("sync %s: %s", contract.id, {k: v for k, v in summary.items() if isinstance(v, int) and v})
     return result
 
 
 def _classify(
     settings: Settings,
-    client: str,
+    ledger: store.ClientLedger,
     listed: list[RemoteFile],
-    now: datetime,
     only_names: set[str] | None,
-    store_lock: StoreLock,
     result: ClientSyncResult,
 ) -> list[RemoteFile]:
-    """Record waiting, ignored and rejected files in one short transaction; return the files to copy."""
+    """Decide each listed file's fate from the ledger read at the start of the pass; return the files to copy."""
+    known, waiting, now = ledger.known, ledger.waiting, result.now
     to_copy: list[RemoteFile] = []
-    with store_lock(), store.open_store(settings.db_path) as con, store.transaction(con):
-        known = store.known_files(con, client)
-        waiting = store.waiting_files(con, client)
-        settled: list[str] = []
-        for file in sorted(listed, key=lambda f: f.name):
-            if is_temporary(file.name):
-                result.files.append(FileOutcome(file.name, "skipped", "temporary name (upload in progress)"))
-            elif _is_known_upload(known.get(file.name), file):
-                result.files.append(FileOutcome(file.name, "known", "already taken (unchanged since)"))
-            elif not is_complete(file, waiting.get(file.name), now, settings.settle_seconds):
-                store.record_waiting(con, client, file.name, file.size, file.mtime, now)
-                result.files.append(FileOutcome(file.name, "waiting", "still being uploaded (size or time changing)"))
-            elif file.name in known:
-                reason = ignored_reason(file.name, known[file.name].received_at)
-                store.record_ignored(con, client, file.name, file.size, file.mtime, now, reason)
-                settled.append(file.name)
-                result.files.append(FileOutcome(file.name, "ignored", reason))
-            elif not is_accepted(file.name):
-                reason = rejected_extension_reason(file.name)
-                store.record_arrival(
-                    con,
-                    client=client,
-                    name=file.name,
-                    status="rejected",
-                    size=file.size,
-                    mtime=file.mtime,
-                    received_at=now,
-                    reason=reason,
-                )
-                settled.append(file.name)
-                result.files.append(FileOutcome(file.name, "rejected", reason))
-            else:
-                to_copy.append(file)
-        present = {f.name for f in listed}
-        considered = waiting.keys() if only_names is None else waiting.keys() & only_names
-        store.forget_waiting(con, client, settled + sorted(n for n in considered if n not in present))
+    settled: list[str] = []
+    for file in sorted(listed, key=lambda f: f.name):
+        if is_temporary(file.name):
+            result.files.append(FileOutcome(file.name, "skipped", "temporary name (upload in progress)"))
+        elif _is_known_upload(known.get(file.name), file):
+            result.files.append(FileOutcome(file.name, "known", "already taken (unchanged since)"))
+        elif not is_complete(file, waiting.get(file.name), now, settings.settle_seconds):
+            result.changes.append(Waiting(file.name, file.size, file.mtime))
+            result.files.append(FileOutcome(file.name, "waiting", "still being uploaded (size or time changing)"))
+        elif file.name in known:
+            reason = ignored_reason(file.name, known[file.name].received_at)
+            result.changes.append(Ignored(file.name, file.size, file.mtime, reason))
+            settled.append(file.name)
+            result.files.append(FileOutcome(file.name, "ignored", reason))
+        elif not is_accepted(file.name):
+            reason = rejected_extension_reason(file.name)
+            result.changes.append(Arrival(file.name, "rejected", file.size, file.mtime, reason=reason))
+            settled.append(file.name)
+            result.files.append(FileOutcome(file.name, "rejected", reason))
+        else:
+            to_copy.append(file)
+    present = {f.name for f in listed}
+    considered = waiting.keys() if only_names is None else waiting.keys() & only_names
+    gone = settled + sorted(n for n in considered if n not in present)
+    if gone:
+        result.changes.append(ForgetWaiting(tuple(gone)))
     return to_copy
+
+
+def _first_by_hash(ledger: store.ClientLedger) -> dict[str, str]:
+    """sha256 -> the client's earliest file with those bytes (by received_at, then name)."""
+    first: dict[str, str] = {}
+    for known in sorted(ledger.known.values(), key=lambda k: (k.received_at, k.name)):
+        if known.sha256 is not None:
+            first.setdefault(known.sha256, known.name)
+    return first
 
 
 def _copy_all(
     sftp: Sftp,
     settings: Settings,
     contract: Contract,
+    ledger: store.ClientLedger,
     to_copy: list[RemoteFile],
-    now: datetime,
-    store_lock: StoreLock,
     result: ClientSyncResult,
 ) -> None:
-    """Copy each file, writing ledger rows in batches (and always before an error propagates)."""
-    copied: list[tuple[RemoteFile, Copied]] = []
-    changed: list[tuple[RemoteFile, RemoteFile | None]] = []
-    first_by_hash: dict[str, str] = {}
-    last_flush = time.monotonic()
-    try:
-        for file in to_copy:
-            done = sftp.copy_to_staging(contract.directory, file, settings.staging_url, contract.id)
-            if done is None:
-                changed.append((file, sftp.lstat(contract.directory, file.name)))
-            else:
-                copied.append((file, done))
-            if len(copied) >= FLUSH_FILES or time.monotonic() - last_flush >= FLUSH_SECONDS:
-                _flush(settings, contract.id, copied, changed, now, store_lock, first_by_hash, result)
-                copied, changed, last_flush = [], [], time.monotonic()
-    finally:
-        _flush(settings, contract.id, copied, changed, now, store_lock, first_by_hash, result)
-
-
-def _flush(
-    settings: Settings,
-    client: str,
-    copied: list[tuple[RemoteFile, Copied]],
-    changed: list[tuple[RemoteFile, RemoteFile | None]],
-    now: datetime,
-    store_lock: StoreLock,
-    first_by_hash: dict[str, str],
-    result: ClientSyncResult,
-) -> None:
-    """Write the ledger rows of whole copies, and put files that changed during their copy back to waiting."""
-    if not copied and not changed:
-        return
-    with store_lock(), store.open_store(settings.db_path) as con, store.transaction(con):
-        for file, done in copied:
-            # looked up before this file's row exists, so it never names itself
-            same = first_by_hash.get(done.sha256) or store.file_with_hash(con, client, done.sha256)
-            first_by_hash.setdefault(done.sha256, same or file.name)
-            store.record_arrival(
-                con,
-                client=client,
-                name=file.name,
-                status="staged",
-                size=done.size,
-                mtime=file.mtime,
-                received_at=now,
-                sha256=done.sha256,
-                staged_path=done.staged_path,
-                same_content_as=same,
-            )
-            result.files.append(FileOutcome(file.name, "staged", None, done.sha256, same))
-        gone = [file.name for file, _ in copied]
-        for file, current in changed:
+    """Copy each file; a whole copy becomes an `Arrival`, a file that changed meanwhile goes back to waiting."""
+    first_by_hash = _first_by_hash(ledger) if to_copy else {}
+    for file in to_copy:
+        done = sftp.copy_to_staging(contract.directory, file, settings.staging_url, contract.id)
+        if done is None:
+            current = sftp.lstat(contract.directory, file.name)
             if current is None:  # deleted or replaced by a link/folder during the copy
-                gone.append(file.name)
-                continue
-            store.record_waiting(con, client, current.name, current.size, current.mtime, now)
-            result.files.append(FileOutcome(file.name, "waiting", "changed while being copied"))
-        store.forget_waiting(con, client, gone)
+                result.changes.append(ForgetWaiting((file.name,)))
+            else:
+                result.changes.append(Waiting(current.name, current.size, current.mtime))
+                result.files.append(FileOutcome(file.name, "waiting", "changed while being copied"))
+            continue
+        same = first_by_hash.setdefault(done.sha256, file.name)  # an earlier file, or this one (first)
+        same_as = same if same != file.name else None
+        result.changes.append(
+            Arrival(file.name, "staged", done.size, file.mtime, None, done.sha256, done.staged_path, same_as)
+        )
+        result.changes.append(ForgetWaiting((file.name,)))
+        result.files.append(FileOutcome(file.name, "staged", None, done.sha256, same_as))
+
+
+def write_all(con: Any, results: list[ClientSyncResult]) -> dict[str, str]:
+    """Each client's changes in its own transaction; returns the clients whose write failed (id -> error).
+
+    One client's bad data (or a row another writer added since the read) fails that client alone."""
+    failed: dict[str, str] = {}
+    for result in results:
+        try:
+            write_changes(con, result)
+        except Exception as exc:  # reported per client; the others still get their rows
+            failed[result.client] = f"ledger write failed: {type(exc).__name__}: {exc}"
+    return failed
+
+
+def write_changes(con: Any, result: ClientSyncResult) -> None:
+    """Apply one client's ledger changes in one transaction (all of them or none)."""
+    client, now = result.client, result.now
+    arrivals: list[dict[str, Any]] = []
+    forget: list[str] = []  # a name is forgotten or waiting in one pass, never both: order does not matter
+    with store.transaction(con):
+        for change in result.changes:
+            match change:
+                case Waiting(name, size, mtime):
+                    store.record_waiting(con, client, name, size, mtime, now)
+                case Ignored(name, size, mtime, reason):
+                    store.record_ignored(con, client, name, size, mtime, now, reason)
+                case Arrival():
+                    arrivals.append(asdict(change))
+                case ForgetWaiting(names):
+                    forget.extend(names)
+        store.record_arrivals(con, client, now, arrivals)
+        store.forget_waiting(con, client, forget)

@@ -49,6 +49,7 @@ def files(asyncssh_target: SftpTarget) -> Path:
     put(folder, "recent.csv", 0.1, CSV + b"bo@example.com,Bo\n")
     assert sync_at(NOW).count("staged") == 1
     put(folder, "upload.tmp", 50)
+    put(folder, "preserved-mtime.csv", 60)  # uploaded just now with an old mtime kept: not received yet
     return folder
 
 
@@ -69,7 +70,7 @@ def test_purge_deletes_logs_and_keeps_the_name(files: Path) -> None:
     settings = load_settings()
     result = purge()
     assert result.summary()["sftp"] == 2 and result.summary()["staging"] == 1
-    assert sorted(p.name for p in files.iterdir()) == ["recent.csv"]
+    assert sorted(p.name for p in files.iterdir()) == ["preserved-mtime.csv", "recent.csv"]
     assert sorted(p.name for p in (Path(settings.staging_url) / "northwind").iterdir()) == ["recent.csv"]
 
     with store.open_store(settings.db_path, read_only=True) as con:
@@ -103,4 +104,4 @@ def test_retention_flow_purges_every_client(files: Path) -> None:
     summary = state.result()
     assert summary["clients"]["northwind"]["ledger_purged"] == 1
     assert summary["failed"] == {}
-    assert sorted(p.name for p in files.iterdir()) == ["recent.csv"]
+    assert sorted(p.name for p in files.iterdir()) == ["preserved-mtime.csv", "recent.csv"]

@@ -204,6 +204,16 @@ def test_same_bytes_under_a_new_name_are_flagged(asyncssh_target: SftpTarget) ->
     assert files("contoso")["monday.csv"]["same_content_as"] is None
 
 
+def test_same_bytes_twice_in_one_pass_are_flagged(asyncssh_target: SftpTarget) -> None:
+    folder = asyncssh_target.client_dir("contoso")
+    put(folder, "a.csv")
+    put(folder, "b.csv")
+    put(folder, "c.csv", b"Email\nother@example.com\n")
+    result = run_sync("contoso")
+    assert result.summary()["same_content"] == {"b.csv": "a.csv"}
+    assert files("contoso")["b.csv"]["same_content_as"] == "a.csv"
+
+
 def test_unaccepted_extension_is_rejected_with_the_accepted_list(asyncssh_target: SftpTarget) -> None:
     folder = asyncssh_target.client_dir("contoso")
     put(folder, "notes.txt", b"hello")
@@ -232,6 +242,49 @@ def test_staged_file_without_ledger_row_is_overwritten(asyncssh_target: SftpTarg
     assert run_sync("contoso").count("staged") == 1
     assert leftover.read_bytes() == CSV
     assert incoming(settings, "contoso") == []
+
+
+def collect(clients: list[str]) -> list[sync.ClientSyncResult]:
+    """A pass's first two steps for these clients (ledger read, then list, classify, copy), nothing written."""
+    settings = load_settings()
+    with store.open_store(settings.db_path, read_only=True) as con:
+        ledgers = store.sync_ledgers(con, clients)
+    with sftp.connect(settings.sftp) as connection:
+        return [
+            sync.collect(connection, settings, CONTRACTS[c], ledgers[c], sync.ClientSyncResult(c, datetime.now(UTC)))
+            for c in clients
+        ]
+
+
+def test_copy_whose_ledger_write_never_happened_is_taken_again(asyncssh_target: SftpTarget) -> None:
+    """A crash between a pass's copies and its ledger write: the next pass copies and records the file."""
+    put(asyncssh_target.client_dir("contoso"), "contacts.csv")
+    [lost] = collect(["contoso"])  # copied, then the process dies before writing
+    assert lost.count("staged") == 1 and staged(load_settings(), "contoso") == {"contacts.csv"}
+    assert files("contoso") == {}
+    result = run_sync("contoso")
+    assert [(f.name, f.outcome) for f in result.files] == [("contacts.csv", "staged")]
+    assert files("contoso")["contacts.csv"]["sha256"] == hashlib.sha256(CSV).hexdigest()
+    assert (Path(load_settings().staging_url) / "contoso" / "contacts.csv").read_bytes() == CSV
+
+
+def test_a_client_whose_write_fails_does_not_block_the_others(asyncssh_target: SftpTarget) -> None:
+    """One transaction per client: a row another writer added since the read fails that client alone."""
+    put(asyncssh_target.client_dir("contoso"), "contacts.csv")
+    put(asyncssh_target.client_dir("contoso"), "growing.csv", age=0)
+    put(asyncssh_target.client_dir("northwind"), "export.csv")
+    results = collect(["contoso", "northwind"])
+    settings = load_settings()
+    with store.open_store(settings.db_path) as con:
+        now = datetime.now(UTC)
+        store.record_arrival(
+            con, client="contoso", name="contacts.csv", status="staged", size=1, mtime=now, received_at=now
+        )
+        failed = sync.write_all(con, results)
+    assert set(failed) == {"contoso"} and "ledger write failed" in failed["contoso"]
+    assert files("northwind")["export.csv"]["status"] == "staged"
+    assert set(files("contoso")) == {"contacts.csv"}  # the other writer's row; none of this pass's
+    assert files("contoso")["contacts.csv"]["size"] == 1
 
 
 def test_only_names_limits_the_sync(asyncssh_target: SftpTarget) -> None:
