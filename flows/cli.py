@@ -166,6 +166,18 @@ def cmd_errors(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_sample(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from schemas.samples import write_sample
+
+    contract = _contracts(settings, args.client)[args.client]
+    output = Path(args.output or f"{contract.id}-sample.{args.format}")
+    output.write_bytes(write_sample(contract, args.format))
+    print(f"wrote {output}: {contract.name}'s {args.format} sample ({len(contract.fields)} fields)")
+    return 0
+
+
 Command = Callable[[argparse.Namespace, Settings], int]
 
 
@@ -180,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     contracts = sub.add_parser("contracts", help="client contracts").add_subparsers(dest="action", required=True)
     add("check", cmd_contracts_check, "check every contract file; non-zero exit on any problem", contracts)
+
+    sample = add("sample", cmd_sample, "write a client's sample file, made from its contract")
+    sample.add_argument("--client", required=True)
+    sample.add_argument("--format", choices=("csv", "xlsx", "xml"), required=True)
+    sample.add_argument("-o", "--output", help="the file to write (default: <client>-sample.<format>)")
 
     sync = add("sync", cmd_sync, "copy complete new files from every client's SFTP folder to staging (hourly-sync)")
     sync.add_argument("--client")

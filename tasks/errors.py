@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class RejectCode(str, Enum):
+class RejectCode(StrEnum):
     """Why a whole file is rejected."""
 
     EXTENSION = "extension"

@@ -32,3 +32,14 @@ def test_sample_header_in_contract_order(client: str) -> None:
     xml = write_sample(contract, "xml").decode()
     positions = [xml.index(f"<{f.xml}>") for f in contract.fields]
     assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "xml"])
+def test_cli_writes_a_sample_that_validates(fmt: str, home: Path, tmp_path: Path) -> None:
+    from flows.cli import main
+
+    target = tmp_path / f"sample.{fmt}"
+    assert main(["sample", "--client", "contoso", "--format", fmt, "-o", str(target)]) == 0
+    contract = CONTRACTS["contoso"]
+    parsed = parse_file(target.name, target.read_bytes(), contract, max_bytes=10**7, warn_bytes=10**7)
+    assert parsed.errors == [] and parsed.rows_read == len(parsed.rows) > 0
