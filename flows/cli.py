@@ -161,7 +161,8 @@ def cmd_errors(args: argparse.Namespace, settings: Settings) -> int:
         export.write_errors_csv(errors, sys.stdout)
         return 0
     for error in errors:
-        print(f"line {error['line']}, {error['field']}: {error['message']}")
+        where = f"line {error['line']}, {error['field']}" if error["field"] else f"line {error['line']}"
+        print(f"{where}: {error['message']}")
     print(f"{len(errors)} row error(s) in {args.file}", file=sys.stderr)
     return 0
 

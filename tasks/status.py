@@ -53,6 +53,8 @@ TABLE_COLUMNS = (
     ("rows_rejected", "rejected"),
     ("duplicates_removed", "dupes"),
     ("emails_merged", "merged"),
+    ("new_contacts", "new"),
+    ("updated_contacts", "updated"),
     ("reason", "reason"),
 )
 
