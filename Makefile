@@ -47,10 +47,11 @@ PREFECT := $(VENV)/bin/prefect
 WORKER_LIMIT ?= 2
 
 server: install ## start a Prefect server and its UI on 127.0.0.1:$(PREFECT_PORT) (foreground)
-	$(PREFECT) server start --host 127.0.0.1 --port $(PREFECT_PORT)
+	PREFECT_SERVER_API_HOST=127.0.0.1 PREFECT_SERVER_API_PORT=$(PREFECT_PORT) $(PREFECT) server start
 
 ui: install ## the Prefect UI on the demo's runs (server with PREFECT_HOME=.demo/prefect), http://127.0.0.1:$(PREFECT_PORT)
-	PREFECT_HOME=$(CURDIR)/.demo/prefect $(PREFECT) server start --host 127.0.0.1 --port $(PREFECT_PORT)
+	PREFECT_HOME=$(CURDIR)/.demo/prefect PREFECT_SERVER_API_HOST=127.0.0.1 PREFECT_SERVER_API_PORT=$(PREFECT_PORT) \
+		$(PREFECT) server start
 
 deploy: install ## pool + store limit, prefect.yaml from the contracts, deploy all, prune stale slots (needs PREFECT_API_URL)
 	@test -n "$$PREFECT_API_URL" || { echo "set PREFECT_API_URL (e.g. http://127.0.0.1:$(PREFECT_PORT)/api)"; exit 1; }
