@@ -37,7 +37,6 @@ from tasks.settings import load_settings
 PERMANENT_ERRORS = (sftp.SftpConfigError, sftp.HostKeyRejected, FileNotFoundError, PermissionError)
 # clients synced at once, each over its own SSH connection (sshd drops bursts beyond MaxStartups=10)
 SYNC_WORKERS = 8
-Reports = dict[str, tuple[list[dict[str, Any]], str]]
 
 
 def _transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -73,7 +72,7 @@ def sync_client_task(contract: Contract, ledger: store.ClientLedger) -> sync.Cli
 @task(name="write-ledger", cache_policy=NO_CACHE)
 def write_ledger_task(
     results: list[sync.ClientSyncResult], contracts: dict[str, Contract]
-) -> tuple[dict[str, str], Reports]:
+) -> tuple[dict[str, str], report.Reports]:
     """Under the store limit: each client's changes in its own transaction, then the changed clients' reports.
 
     Returns the clients whose write failed (id -> error) and the reports to publish; with nothing to
@@ -82,12 +81,10 @@ def write_ledger_task(
     to_write = [r for r in results if r.changes]
     if not to_write:
         return {}, {}  # a quiet hour: the limit is not taken at all
-    with store_lock():
-        with store.open_store(settings.db_path) as con:
-            failed = sync.write_all(con, to_write)
+    with store_lock(), store.open_store(settings.db_path) as con:
+        failed = sync.write_all(con, to_write)
         changed = {r.client: contracts[r.client] for r in to_write if r.client not in failed}
-        reports = report.build_reports(settings, changed, datetime.now(UTC)) if changed else {}
-    return failed, reports
+        return failed, report.read_reports(con, changed, datetime.now(UTC)) if changed else {}
 
 
 # cast: TaskRunner is invariant in its future type, so Prefect's own runner does not match its annotation
