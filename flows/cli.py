@@ -151,6 +151,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_errors(args: argparse.Namespace, settings: Settings) -> int:
     from tasks import export, store
+    from tasks.errors import where
 
     _contracts(settings, args.client)
     with store.open_store(settings.db_path, read_only=True) as con:
@@ -161,8 +162,7 @@ def cmd_errors(args: argparse.Namespace, settings: Settings) -> int:
         export.write_errors_csv(errors, sys.stdout)
         return 0
     for error in errors:
-        where = f"line {error['line']}, {error['field']}" if error["field"] else f"line {error['line']}"
-        print(f"{where}: {error['message']}")
+        print(f"{where(error['line'], error['field'])}: {error['message']}")
     print(f"{len(errors)} row error(s) in {args.file}", file=sys.stderr)
     return 0
 

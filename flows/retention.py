@@ -10,19 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, task
-from prefect.concurrency.sync import concurrency
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
-from deployments.limits import STORE_LIMIT
+from deployments.limits import store_lock
 from schemas.contract import Contract, load_contracts
 from tasks import report, retention, sftp
 from tasks.settings import load_settings
-
-
-def _store_lock() -> Any:
-    """The global store limit, strict: a missing limit is an error rather than no limit."""
-    return concurrency(STORE_LIMIT, occupy=1, strict=True)
 
 
 @task(name="purge-client", task_run_name="purge-{contract.id}", retries=2, retry_delay_seconds=[5, 30])
@@ -30,7 +24,7 @@ def purge_client_task(contract: Contract, now: datetime, dry_run: bool) -> dict[
     """Purge one client's old files (or only list them with dry_run); returns the counts."""
     settings = load_settings()
     with sftp.connect(settings.sftp) as connection:
-        result = retention.purge_client(connection, settings, contract, now, dry_run=dry_run, store_lock=_store_lock)
+        result = retention.purge_client(connection, settings, contract, now, dry_run=dry_run, store_lock=store_lock)
     summary = result.summary()
     get_run_logger().info("%s%s: %s", contract.id, " (dry run)" if dry_run else "", summary)
     return summary
@@ -60,7 +54,7 @@ def retention_flow(dry_run: bool = False, now: datetime | None = None) -> Any:
     summary = {"retention_days": settings.retention_days, "clients": clients, "failed": failed}
     if not dry_run:
         changed = {cid: contracts[cid] for cid, counts in clients.items() if counts["ledger_purged"]}
-        report.publish_uploads(settings, changed, moment, _store_lock)
+        report.publish_uploads(settings, changed, moment, store_lock)
     if failed:
         for cid, error in failed.items():
             get_run_logger().error("client %s failed: %s", cid, error)

@@ -40,3 +40,8 @@ class RowError:
     line: int
     field: str
     message: str
+
+
+def where(line: int, field: str) -> str:
+    """'line 7, Amount', or 'line 7' for an error of the whole line (wrong field count)."""
+    return f"line {line}, {field}" if field else f"line {line}"

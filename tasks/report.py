@@ -17,6 +17,7 @@ from uuid import UUID
 
 from schemas.contract import Contract
 from tasks import store
+from tasks.errors import where
 from tasks.settings import Settings
 from tasks.status import read_status
 
@@ -71,7 +72,7 @@ def upload_rows(files: list[dict[str, Any]], limit: int = MAX_TABLE_ROWS) -> lis
 
 
 def _row_error_lines(errors: list[dict[str, Any]]) -> list[str]:
-    return [f"  - line {e['line']}, {e['field']}: {e['message']}" for e in errors]
+    return [f"  - {where(e['line'], e['field'])}: {e['message']}" for e in errors]
 
 
 def summary_markdown(
