@@ -44,6 +44,15 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _per_client(result: dict[str, Any], line: Callable[[dict[str, Any]], str]) -> int:
+    """Print a flow's {"clients": {id: counts}, "failed": {id: error}} a line per client; 1 if any failed."""
+    for client_id, counts in sorted(result["clients"].items()):
+        print(f"{client_id}: {line(counts)}")
+    for client_id, error in sorted(result["failed"].items()):
+        print(f"{client_id}: FAILED {error}", file=sys.stderr)
+    return 1 if result["failed"] else 0
+
+
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     _contracts(settings, args.client)  # an unknown client fails here, before Prefect is imported
     from prefect.settings import PREFECT_API_URL
@@ -59,12 +68,8 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     if not isinstance(summary, dict):  # the flow itself failed (bad contracts, no store limit, …)
         print(f"sync failed: {summary}", file=sys.stderr)
         return 1
-    for client_id, counts in sorted(summary["clients"].items()):
-        shown = ", ".join(f"{k} {counts[k]}" for k in ("staged", "waiting", "ignored", "rejected", "skipped"))
-        print(f"{client_id}: {counts['listed']} listed: {shown}")
-    for client_id, error in sorted(summary["failed"].items()):
-        print(f"{client_id}: FAILED {error}", file=sys.stderr)
-    return 1 if summary["failed"] else 0
+    kinds = ("staged", "waiting", "ignored", "rejected", "skipped")
+    return _per_client(summary, lambda c: f"{c['listed']} listed: " + ", ".join(f"{k} {c[k]}" for k in kinds))
 
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
@@ -98,11 +103,7 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     if not isinstance(result, dict):
         print(f"purge failed: {state.message}", file=sys.stderr)
         return 1
-    for client_id, counts in sorted(result["clients"].items()):
-        print(f"{client_id}: deleted {counts['sftp']} from SFTP, {counts['staging']} from staging")
-    for client_id, error in sorted(result["failed"].items()):
-        print(f"{client_id}: FAILED {error}", file=sys.stderr)
-    return 1 if result["failed"] else 0
+    return _per_client(result, lambda c: f"deleted {c['sftp']} from SFTP, {c['staging']} from staging")
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:

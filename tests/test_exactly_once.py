@@ -23,13 +23,7 @@ NORTHWIND = CLIENTS["northwind"]
 STATS = (
     "status",
     "reason",
-    "rows_read",
-    "rows_imported",
-    "rows_rejected",
-    "duplicates_removed",
-    "emails_merged",
-    "new_contacts",
-    "updated_contacts",
+    *store.IMPORT_STATS,
     "format",
     "encoding",
 )
