@@ -47,7 +47,8 @@ PREFECT := $(VENV)/bin/prefect
 WORKER_LIMIT ?= 2
 
 server: install ## start a Prefect server and its UI on 127.0.0.1:$(PREFECT_PORT) (foreground)
-	PREFECT_SERVER_API_HOST=127.0.0.1 PREFECT_SERVER_API_PORT=$(PREFECT_PORT) $(PREFECT) server start
+	PREFECT_SERVER_API_HOST=127.0.0.1 PREFECT_SERVER_API_PORT=$(PREFECT_PORT) \
+		PREFECT_SERVER_CONCURRENCY_MAXIMUM_CONCURRENCY_SLOT_WAIT_SECONDS=0.5 $(PREFECT) server start
 
 ui: install ## the Prefect UI on the demo's runs (server with PREFECT_HOME=.demo/prefect), http://127.0.0.1:$(PREFECT_PORT)
 	PREFECT_HOME=$(CURDIR)/.demo/prefect PREFECT_SERVER_API_HOST=127.0.0.1 PREFECT_SERVER_API_PORT=$(PREFECT_PORT) \

@@ -88,7 +88,12 @@ def run_slots(api: str, env: dict[str, str], logs: Path, workers: int) -> float:
         body = {"flows": {"name": {"any_": ["import-slot"]}}}
         deployments = http.post("/deployments/filter", json=body).json()
         started = time.monotonic()
-        runs = [http.post(f"/deployments/{d['id']}/create_flow_run", json={}).json()["id"] for d in deployments]
+        runs = []
+        for deployment in deployments:
+            response = http.post(f"/deployments/{deployment['id']}/create_flow_run", json={})
+            if response.is_error:
+                raise RuntimeError(f"{deployment['name']}: {response.status_code} {response.text[:500]}")
+            runs.append(response.json()["id"])
         processes = [local.start_worker(env, logs / f"worker-{workers}-{n}.log") for n in range(workers)]
         try:
             while True:

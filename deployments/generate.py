@@ -5,13 +5,16 @@ Deployments (addressed `flow-name/deployment-name`):
   `daily-import/daily-import` (one client, on demand) without schedule;
 - `import-slot/<HHMM>-<timezone>-<n>`: one per slot (a timezone and import time shared by clients),
   split in shards of at most SHARD_SIZE clients, with a cron schedule at that local time in that
-  timezone. Its tags name its clients (`client:northwind`), so a client's next run is the next
-  run of the deployment tagged with it; each client's import shows as its own tagged subflow run.
+  timezone. Its description names its clients; each client's import shows as its own task run
+  `import-<client>-<date>` tagged `client:<id>`. The deployment is NOT tagged per client: a flow
+  run inherits its deployment's tags, its tasks inherit them too (each tag is a concurrency-limit
+  lookup at every task start) and an event may carry at most 100 related resources, so a full
+  shard's run could not even be created (HTTP 500).
 
 Why slots and not one deployment per client: a process-worker flow run costs ~4-6 s (a new Python
 process importing Prefect, pandas, pandera and DuckDB, plus the run's API calls); 1,000 clients due
 in the same minute would take well over an hour on one 2-core worker. A slot run pays that once
-and runs its clients as subflows. Shards let more workers share one big slot.
+and runs its clients as tasks. Shards let more workers share one big slot.
 The file is generated, so a contract change reaches the schedules by `make deploy` (generate,
 deploy, then `deployments.setup prune` deletes slot deployments no contract needs any more).
 """
@@ -64,7 +67,7 @@ def slot_deployments(contracts: dict[str, Contract], shard_size: int = SHARD_SIZ
                     "name": name,
                     "entrypoint": "flows/import_slot.py:import_slot",
                     "description": f"Daily import at {import_time} {timezone} of: {', '.join(shard)}",
-                    "tags": ["daily-import", *(f"client:{c}" for c in shard)],
+                    "tags": ["daily-import"],  # not one per client: see the module's docstring
                     "parameters": {"slot": name, "clients": shard},
                     "schedules": [{"cron": cron_of(import_time), "timezone": timezone, "active": True}],
                     "work_pool": {"name": POOL},

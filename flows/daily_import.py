@@ -10,8 +10,9 @@ rejection) stops the client: the later files stay staged for the rerun, so the o
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import count
@@ -33,17 +34,48 @@ from tasks.importer import ClientImport, FileOutcome
 from tasks.settings import load_settings
 
 READ_WAIT_SECONDS = 60.0  # a read-only open waits this long for another process's writer to let go
-_PROCESS_LOCK = threading.Lock()
+HANDOFF_SECONDS = 2.0  # how long this process keeps the store's slot while its own threads queue for it
 
 
-@contextmanager
-def store_lock() -> Iterator[None]:
-    """The store's global limit, asked for by one thread of this process at a time.
+class SharedStoreSlot:
+    """The store's global slot, taken once and handed from thread to thread of this process.
 
-    Threads of a slot run queue here rather than at the server: each request the server denies
-    raises the Retry-After it gives every waiter, and the store then sits idle while they sleep."""
-    with _PROCESS_LOCK, limits.store_lock():
-        yield
+    Taking and giving back the slot are server round trips (with events), seconds each when the
+    server is busy, and a denied request makes every waiter sleep on Retry-After while the store
+    idles: that, not DuckDB, bounded a slot run at a few clients a second. So the threads of a
+    process queue here; the first takes the slot and, while others wait, it passes on with the
+    turn; it is given back when nobody waits or after HANDOFF_SECONDS (other workers' turn)."""
+
+    def __init__(self, handoff_seconds: float = HANDOFF_SECONDS) -> None:
+        self._turn = threading.Lock()
+        self._count = threading.Lock()
+        self._waiting = 0
+        self._held: ExitStack | None = None
+        self._since = 0.0
+        self._handoff_seconds = handoff_seconds
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._count:
+            self._waiting += 1
+        with self._turn:
+            with self._count:
+                self._waiting -= 1
+            try:
+                if self._held is None:
+                    held = ExitStack()
+                    held.enter_context(limits.store_lock())
+                    self._held, self._since = held, time.monotonic()
+                yield
+            finally:
+                with self._count:
+                    keep = self._waiting > 0 and time.monotonic() - self._since < self._handoff_seconds
+                if self._held is not None and not keep:
+                    held, self._held = self._held, None
+                    held.close()
+
+
+store_lock = SharedStoreSlot()
 
 
 def _retry_on_io(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:

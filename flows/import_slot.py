@@ -72,8 +72,8 @@ def import_slot(slot: str, clients: list[str]) -> Any:
     idle = [client for client in cutoffs if not due[client]]
     report.publish_slot_summary(slot, report.slot_markdown(slot, f"{scheduled:%Y-%m-%d}", imported, idle, failed))
     summary = {"slot": slot, "clients": len(clients), "imported": len(imported), "idle": len(idle), "failed": failed}
-    if failed:
+    if failed:  # a Failed state carries no data: Prefect turns a failed state's data into its exception
         for client, message in failed.items():
             get_run_logger().error("client %s: %s", client, message)
-        return Failed(message=f"{len(failed)} of {len(clients)} client(s) failed: {', '.join(failed)}", data=summary)
+        return Failed(message=f"{len(failed)} of {len(clients)} client(s) failed: {', '.join(failed)}")
     return summary

@@ -29,7 +29,7 @@ def test_each_client_is_scheduled_at_its_time_in_its_timezone() -> None:
     now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     for client, contract in contracts.items():
         deployment = by_client[client]
-        assert f"client:{client}" in deployment["tags"]
+        assert client in deployment["description"]
         (schedule,) = deployment["schedules"]
         assert schedule["timezone"] == contract.timezone
         cron = CronSchedule(cron=schedule["cron"], timezone=schedule["timezone"])

@@ -64,3 +64,40 @@ def test_slot_imports_clients_with_files_and_names_the_failed(home: Path) -> Non
     assert "- Nothing due: fabrikam" in str(summary.data)
     progress = Artifact.get("import-progress-slot-0600-test-1")
     assert progress is not None and "2 of 2 client(s) done" in str(progress.description)
+
+
+def test_threads_of_a_process_share_one_hold_of_the_store_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+
+    from deployments import limits
+    from flows.daily_import import SharedStoreSlot
+
+    taken, inside, overlap = [], [0], []
+
+    @contextmanager
+    def fake_lock() -> Iterator[None]:
+        taken.append(1)
+        yield
+
+    monkeypatch.setattr(limits, "store_lock", fake_lock)
+    slot = SharedStoreSlot(handoff_seconds=60)
+
+    def use() -> None:
+        for _ in range(5):
+            with slot():
+                inside[0] += 1
+                overlap.append(inside[0])
+                time.sleep(0.01)
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=use) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert max(overlap) == 1 and len(overlap) == 20  # one holder at a time
+    assert 1 <= len(taken) < 20  # handed on while others waited, not taken per use
+    assert slot._held is None  # given back when nobody waits
