@@ -19,7 +19,7 @@ from prefect.states import State
 from prefect.tasks import Task
 
 from deployments.limits import store_lock
-from flows.daily_import import import_file_task, record_run_task
+from flows.daily_import import client_import
 from schemas.contract import Contract, load_contracts
 from tasks import report, sftp, store, sync
 from tasks.settings import load_settings
@@ -108,17 +108,14 @@ def _run_name() -> str:
 def backfill(client: str, files: list[str]) -> dict[str, Any]:
     """Import the named files of a client now; refuses (Failed, with the reasons) rather than half-doing it."""
     started_at = datetime.now(UTC)
-    run_id = str(flow_run.id or f"local-{started_at.isoformat()}")
     names = check_and_sync(client, files)
+    contract = _contract(client)
     progress = report.start_progress(client, len(names))
-    outcomes = []
-    try:
-        for done, name in enumerate(names, start=1):
-            outcomes.append(import_file_task(client, name, run_id))
-            report.update_progress(progress, client, done, len(names))
-    finally:
-        totals = record_run_task(run_id, client, "backfill", None, started_at)
-        settings = load_settings()
-        report.publish_uploads(settings, {client: _contract(client)}, datetime.now(UTC), store_lock)
-    get_run_logger().info("backfill of %s: %s", client, totals)
-    return {"client": client, "run_id": run_id, "files": [o.as_dict() for o in outcomes], "totals": totals}
+    result = client_import(contract, started_at)(contract, names, "backfill", None, started_at, progress)
+    get_run_logger().info("backfill of %s: %s", client, result.totals)
+    return {
+        "client": client,
+        "run_id": result.run_id,
+        "files": [o.as_dict() for o in result.outcomes],
+        "totals": result.totals,
+    }

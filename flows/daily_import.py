@@ -9,10 +9,8 @@ rejection) stops the client: the later files stay staged for the rerun, so the o
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Mapping
+from contextlib import suppress
 from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import count
@@ -27,55 +25,13 @@ from prefect.runtime import flow_run, task_run
 from prefect.states import State
 from prefect.tasks import Task
 
-from deployments import limits
+from deployments.limits import store_lock
 from schemas.contract import Contract, load_contracts
 from tasks import importer, report, store
 from tasks.importer import ClientImport, FileOutcome
 from tasks.settings import load_settings
 
 READ_WAIT_SECONDS = 60.0  # a read-only open waits this long for another process's writer to let go
-HANDOFF_SECONDS = 2.0  # how long this process keeps the store's slot while its own threads queue for it
-
-
-class SharedStoreSlot:
-    """The store's global slot, taken once and handed from thread to thread of this process.
-
-    Taking and giving back the slot are server round trips (with events), seconds each when the
-    server is busy, and a denied request makes every waiter sleep on Retry-After while the store
-    idles: that, not DuckDB, bounded a slot run at a few clients a second. So the threads of a
-    process queue here; the first takes the slot and, while others wait, it passes on with the
-    turn; it is given back when nobody waits or after HANDOFF_SECONDS (other workers' turn)."""
-
-    def __init__(self, handoff_seconds: float = HANDOFF_SECONDS) -> None:
-        self._turn = threading.Lock()
-        self._count = threading.Lock()
-        self._waiting = 0
-        self._held: ExitStack | None = None
-        self._since = 0.0
-        self._handoff_seconds = handoff_seconds
-
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._count:
-            self._waiting += 1
-        with self._turn:
-            with self._count:
-                self._waiting -= 1
-            try:
-                if self._held is None:
-                    held = ExitStack()
-                    held.enter_context(limits.store_lock())
-                    self._held, self._since = held, time.monotonic()
-                yield
-            finally:
-                with self._count:
-                    keep = self._waiting > 0 and time.monotonic() - self._since < self._handoff_seconds
-                if self._held is not None and not keep:
-                    held, self._held = self._held, None
-                    held.close()
-
-
-store_lock = SharedStoreSlot()
 
 
 def _retry_on_io(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -178,35 +134,6 @@ def client_import(contract: Contract, scheduled: datetime) -> Task[..., ClientIm
     """The client's import task named `import-<client>-<local date>` and tagged `client:<id>`."""
     day = scheduled.astimezone(contract.zone).date().isoformat()
     return import_client_task.with_options(task_run_name=f"import-{contract.id}-{day}", tags={f"client:{contract.id}"})
-
-
-@task(
-    name="import-file",
-    task_run_name="import-{name}",
-    cache_policy=NONE,
-    retries=2,
-    retry_delay_seconds=5,
-    retry_condition_fn=_retry_on_io,
-)
-def import_file_task(client: str, name: str, run_id: str) -> FileOutcome:
-    """Parse one file, then commit it in one transaction under the store limit."""
-    return importer.import_file(load_settings(), _contract(client), name, run_id, store_lock=store_lock)
-
-
-@task(name="record-run", cache_policy=NONE, retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_on_io)
-def record_run_task(
-    run_id: str, client: str, kind: str, cutoff: datetime | None, started_at: datetime
-) -> dict[str, int]:
-    """The run's totals in the `runs` table."""
-    return importer.record_run(
-        load_settings(),
-        run_id=run_id,
-        client=client,
-        kind=kind,
-        cutoff=cutoff,
-        started_at=started_at,
-        store_lock=store_lock,
-    )
 
 
 @flow(name="daily-import", flow_run_name=run_name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,8 +26,6 @@ from tasks.settings import Settings
 from tasks.validate import ParsedFile, parse_file
 
 log = logging.getLogger(__name__)
-
-StoreLock = Callable[[], AbstractContextManager[Any]]
 
 
 @dataclass(frozen=True)
@@ -203,7 +201,7 @@ def commit_file(settings: Settings, contract: Contract, prepared: PreparedFile, 
 
 
 def import_file(
-    settings: Settings, contract: Contract, name: str, run_id: str, *, store_lock: StoreLock = nullcontext
+    settings: Settings, contract: Contract, name: str, run_id: str, *, store_lock: store.StoreLock = nullcontext
 ) -> FileOutcome:
     """Import one staged file exactly once; `store_lock` is held only around the transaction.
 
@@ -233,7 +231,7 @@ def import_client(
     kind: str,
     cutoff: datetime | None,
     started_at: datetime,
-    store_lock: StoreLock = nullcontext,
+    store_lock: store.StoreLock = nullcontext,
     on_commit: Callable[[FileOutcome], None] | None = None,
 ) -> ClientImport:
     """Parse the client's files (no lock), then take the store lock ONCE for the whole client.
@@ -265,18 +263,3 @@ def close_run(
             started_at=started_at,
             finished_at=datetime.now(UTC),
         )
-
-
-def record_run(
-    settings: Settings,
-    *,
-    run_id: str,
-    client: str,
-    kind: str,
-    cutoff: datetime | None,
-    started_at: datetime,
-    store_lock: StoreLock = nullcontext,
-) -> dict[str, int]:
-    """`close_run` on its own connection, under `store_lock`."""
-    with store_lock(), store.open_store(settings.db_path) as con:
-        return close_run(con, run_id=run_id, client=client, kind=kind, cutoff=cutoff, started_at=started_at)

@@ -9,8 +9,7 @@ messages, never a cell value, so no client email reaches the UI.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
@@ -35,7 +34,6 @@ TABLE_COLUMNS = (
     "emails_merged",
     "reason",
 )
-StoreLock = Callable[[], AbstractContextManager[Any]]
 Reports = dict[str, tuple[list[dict[str, Any]], str]]  # client id: (table rows, summary markdown)
 
 
@@ -125,7 +123,7 @@ def build_reports(
     settings: Settings,
     contracts: dict[str, Contract],
     now: datetime,
-    store_lock: StoreLock = nullcontext,
+    store_lock: store.StoreLock = nullcontext,
 ) -> Reports:
     """Per client id: (table rows, summary markdown), read from the store in one short read."""
     with store_lock(), store.open_store(settings.db_path, read_only=True) as con:
@@ -149,7 +147,7 @@ def publish_uploads(
     settings: Settings,
     contracts: dict[str, Contract],
     now: datetime,
-    store_lock: StoreLock = nullcontext,
+    store_lock: store.StoreLock = nullcontext,
 ) -> None:
     """Create (or refresh: same key, latest wins) `uploads-<client>` and `summary-<client>` artifacts."""
     publish_reports(build_reports(settings, contracts, now, store_lock))

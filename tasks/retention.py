@@ -11,8 +11,7 @@ A file received before the cut-off has an mtime before it too, so the SFTP side 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -27,7 +26,6 @@ from tasks.sync import is_temporary
 
 log = logging.getLogger(__name__)
 
-StoreLock = Callable[[], AbstractContextManager[Any]]
 Location = Literal["sftp", "staging"]
 
 
@@ -73,7 +71,7 @@ def _staged_exists(path: str) -> bool:
 
 
 def plan_client(
-    sftp: Sftp, settings: Settings, contract: Contract, now: datetime, store_lock: StoreLock = nullcontext
+    sftp: Sftp, settings: Settings, contract: Contract, now: datetime, store_lock: store.StoreLock = nullcontext
 ) -> ClientPurge:
     """What retention would delete for one client now; reads the store and the SFTP listing, changes nothing."""
     before = now - timedelta(days=settings.retention_days)
@@ -130,7 +128,7 @@ def purge_client(
     now: datetime,
     *,
     dry_run: bool = False,
-    store_lock: StoreLock = nullcontext,
+    store_lock: store.StoreLock = nullcontext,
 ) -> ClientPurge:
     """Delete one client's old files, then log the deletions and mark the ledger in one short transaction."""
     plan = plan_client(sftp, settings, contract, now, store_lock)

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -116,6 +116,8 @@ CREATE TABLE IF NOT EXISTS deletions (
 """
 
 LOCK_RETRY_SECONDS = 10.0
+# what writers hold around their writes: the Prefect store limit in flows, nothing in plain calls
+StoreLock = Callable[[], AbstractContextManager[Any]]
 
 
 def _is_lock_error(exc: duckdb.Error) -> bool:

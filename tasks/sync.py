@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
@@ -42,7 +41,6 @@ TEMPORARY_PATTERNS = ("*.filepart", "*.part", "*.tmp", "~$*", ".*")
 
 Outcome = Literal["staged", "waiting", "ignored", "rejected", "skipped", "known"]
 OUTCOMES: tuple[Outcome, ...] = ("staged", "waiting", "ignored", "rejected", "skipped", "known")
-StoreLock = Callable[[], AbstractContextManager[Any]]
 
 
 @dataclass(frozen=True)
@@ -181,7 +179,7 @@ def sync_client(
     contract: Contract,
     now: datetime,
     only_names: set[str] | None = None,
-    store_lock: StoreLock = nullcontext,
+    store_lock: store.StoreLock = nullcontext,
 ) -> ClientSyncResult:
     """Sync one client's folder on its own (read, collect, write); with `only_names`, only those names (backfill).
 

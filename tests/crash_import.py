@@ -55,9 +55,7 @@ def main(argv: list[str]) -> None:
     started = datetime.now(UTC)
     with store.open_store(settings.db_path) as con:
         names = importer.files_due(con, client, None)
-    for name in names:
-        importer.import_file(settings, contract, name, run_id)
-    importer.record_run(settings, run_id=run_id, client=client, kind="daily", cutoff=None, started_at=started)
+    importer.import_client(settings, contract, names, run_id=run_id, kind="daily", cutoff=None, started_at=started)
 
 
 if __name__ == "__main__":

@@ -73,7 +73,6 @@ def test_threads_of_a_process_share_one_hold_of_the_store_slot(monkeypatch: pyte
     from contextlib import contextmanager
 
     from deployments import limits
-    from flows.daily_import import SharedStoreSlot
 
     taken, inside, overlap = [], [0], []
 
@@ -82,8 +81,8 @@ def test_threads_of_a_process_share_one_hold_of_the_store_slot(monkeypatch: pyte
         taken.append(1)
         yield
 
-    monkeypatch.setattr(limits, "store_lock", fake_lock)
-    slot = SharedStoreSlot(handoff_seconds=60)
+    monkeypatch.setattr(limits, "prefect_slot", fake_lock)
+    slot = limits.SharedStoreSlot(handoff_seconds=60)
 
     def use() -> None:
         for _ in range(5):
