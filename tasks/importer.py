@@ -7,6 +7,7 @@ or a retry at any point (before, during or after the commit) imports each file e
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +27,10 @@ from tasks.settings import Settings
 from tasks.validate import ParsedFile, parse_file
 
 log = logging.getLogger(__name__)
+
+
+class StagedCopyChanged(Exception):
+    """The staged bytes differ from those the sync received and hashed: never import them."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class PreparedFile:
     rejected: FileRejected | None
     read_seconds: float
     missing: bool = False  # the staged copy is gone (decided at commit: skipped if closed, else an error)
+    sha256: str | None = None  # of the staged bytes read, checked against the ledger at commit
 
 
 def staged_url(settings: Settings, client: str, name: str) -> str:
@@ -74,14 +80,15 @@ def prepare_file(settings: Settings, contract: Contract, name: str) -> PreparedF
     started = time.perf_counter()
     with fsspec.open(staged_url(settings, contract.id, name), "rb") as handle:
         data = handle.read()
+    digest = hashlib.sha256(data).hexdigest()
     try:
         parsed = parse_file(
             name, data, contract, max_bytes=settings.max_file_bytes, warn_bytes=settings.warn_file_bytes
         )
     except FileRejected as exc:
-        return PreparedFile(name, None, None, exc, time.perf_counter() - started)
+        return PreparedFile(name, None, None, exc, time.perf_counter() - started, sha256=digest)
     merged = merge_rows(parsed.rows, contract)
-    return PreparedFile(name, parsed, merged, None, time.perf_counter() - started)
+    return PreparedFile(name, parsed, merged, None, time.perf_counter() - started, sha256=digest)
 
 
 def prepare_files(settings: Settings, contract: Contract, names: list[str]) -> list[PreparedFile]:
@@ -102,15 +109,21 @@ def _commit(con: Any, contract: Contract, prepared: PreparedFile, run_id: str) -
     """One transaction: the contacts upsert, the ledger status, the row errors and the statistics.
 
     Does nothing (status `skipped`) when the ledger no longer says `staged`; raises
-    FileNotFoundError when the file is still staged but its staged copy is gone."""
+    FileNotFoundError when the file is still staged but its staged copy is gone, and
+    StagedCopyChanged when the staged bytes are not the ones the sync received."""
     client, name = contract.id, prepared.name
     now = datetime.now(UTC)
     with store.transaction(con):
-        status = store.file_status(con, client, name)
+        status, received_sha256 = store.file_status_and_hash(con, client, name)
         if status != "staged":
             return FileOutcome(client, name, "skipped", reason=f"not staged: {status} before")
         if prepared.missing:
             raise FileNotFoundError(f"the staged copy of {client}/{name} is gone")
+        if received_sha256 is not None and prepared.sha256 != received_sha256:
+            raise StagedCopyChanged(
+                f"the staged copy of {client}/{name} is not the file received (sha256 {received_sha256[:12]}…): "
+                "not imported; ask the client to upload it again under a new name"
+            )
         started = time.perf_counter()
         parsed, merged = prepared.parsed, prepared.merged
         if parsed is None or merged is None:

@@ -489,8 +489,13 @@ def read_contacts(con: Any, contract: Contract) -> list[dict[str, Any]]:
 
 def file_status(con: Any, client: str, name: str) -> str | None:
     """The ledger status of a file (None when the ledger does not know it)."""
-    row = con.execute("SELECT status FROM files WHERE client = ? AND name = ?", [client, name]).fetchone()
-    return row[0] if row else None
+    return file_status_and_hash(con, client, name)[0]
+
+
+def file_status_and_hash(con: Any, client: str, name: str) -> tuple[str | None, str | None]:
+    """The ledger status and the sha256 the sync recorded for a file ((None, None) when unknown)."""
+    row = con.execute("SELECT status, sha256 FROM files WHERE client = ? AND name = ?", [client, name]).fetchone()
+    return (row[0], row[1]) if row else (None, None)
 
 
 def staged_files(con: Any, client: str, before: datetime | None) -> list[str]:

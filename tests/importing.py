@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ def stage_bytes(settings: Settings, client: str, name: str, data: bytes, receive
             mtime=received_at,
             received_at=received_at,
             staged_path=str(path),
+            sha256=hashlib.sha256(data).hexdigest(),
         )
 
 

@@ -134,3 +134,13 @@ def test_statistics_row_errors_and_a_rejected_file(home: Path) -> None:
         assert [e["line"] for e in errors] == [3, 6, 7]
         assert store.client_errors(con, "acme", 2)["mixed.csv"] == (errors[:2], 3)
     assert contacts(settings, ACME)[0]["points"] == 2
+
+
+def test_staged_bytes_that_are_not_the_file_received_are_never_imported(home: Path) -> None:
+    settings = load_settings()
+    stage_bytes(settings, "acme", "a.csv", b"Email,Name\nada@example.com,Ada\n")
+    Path(importer.staged_url(settings, "acme", "a.csv")).write_bytes(b"Email,Name\nmallory@example.com,M\n")
+    with pytest.raises(importer.StagedCopyChanged, match="not the file received"):
+        importer.import_file(settings, ACME, "a.csv", "r1")
+    assert ledger(settings, "acme")["a.csv"]["status"] == "staged"
+    assert contacts(settings, ACME) == []
