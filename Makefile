@@ -4,6 +4,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export SFTP_IMPORT_CODE_DIR := $(CURDIR)
 
 .PHONY: help install test test-fast lint fmt demo bench ui deploy worker server clean
 

@@ -60,6 +60,7 @@ def prefect_server(home: Path, env: dict[str, str] | None = None) -> Iterator[tu
         "PREFECT_API_URL": api,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_SERVER_UI_ENABLED": "false",
+        "SFTP_IMPORT_CODE_DIR": str(REPO),  # the pull step of prefect.yaml runs the flows from here
     } | SLOT_WAIT
     log = home / "server.log"
     server = start(
