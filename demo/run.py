@@ -65,6 +65,8 @@ def main() -> None:
             )
         import asyncio
 
+        from prefect import tags
+
         from deployments.limits import ensure_store_limit
         from flows.daily_import import daily_import
         from flows.hourly_sync import hourly_sync
@@ -74,7 +76,8 @@ def main() -> None:
         hourly_sync()
         for client in contracts:
             print(f"Running the daily-import flow for {client} (everything received so far) …")
-            daily_import(client=client, now=True)
+            with tags(f"client:{client}"):
+                daily_import(client=client, now=True)
 
     print("\n" + render_table(status_report(settings, contracts, datetime.now(UTC))))
     print("Full row errors: sftp-import errors --client northwind --file northwind-with-bad-rows.csv")

@@ -74,9 +74,12 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     _contracts(settings, args.client)  # an unknown client fails here, before Prefect is imported
+    from prefect import tags
+
     from flows.backfill import backfill
 
-    state: Any = backfill(client=args.client, files=args.file, return_state=True)
+    with tags(f"client:{args.client}"):
+        state: Any = backfill(client=args.client, files=args.file, return_state=True)
     if not state.is_completed():
         print(f"backfill refused or failed: {state.message}", file=sys.stderr)
         return 1
@@ -110,6 +113,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     _contracts(settings, args.client)  # an unknown client fails here, before Prefect is imported
     import asyncio
 
+    from prefect import tags
     from prefect.settings import PREFECT_API_URL
 
     from deployments.limits import ensure_store_limit
@@ -118,7 +122,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     if not PREFECT_API_URL.value():
         print("PREFECT_API_URL is not set: Prefect starts a temporary local server for this run", file=sys.stderr)
     asyncio.run(ensure_store_limit())
-    state: Any = daily_import(client=args.client, now=args.now, return_state=True)
+    with tags(f"client:{args.client}"):
+        state: Any = daily_import(client=args.client, now=args.now, return_state=True)
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, dict):
         print(f"import failed: {state.message}", file=sys.stderr)
