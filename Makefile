@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export SFTP_IMPORT_CODE_DIR := $(CURDIR)
 
-.PHONY: help install test test-fast lint fmt demo bench ui deploy worker server clean
+.PHONY: help install test test-fast lint fmt demo bench bench-peak ui deploy worker server clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,8 +39,13 @@ clean: ## remove the venv and the demo's state
 demo: install ## the main job on embedded defaults: SFTP server, sample clients, sync, import, status
 	$(PY) -m demo.run
 
-bench: install ## benchmarks: readers, sync, import (figures printed)
-	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+bench: install ## benchmarks (figures printed): readers, sync pass (plain + flow), import into a 1M-contact store
+	$(PY) -m bench.bench_readers
+	$(PY) -m bench.bench_sync --flow
+	$(PY) -m bench.bench_import
+
+bench-peak: install ## the peak: 1,000 clients due the same minute on a real server + 1 and 2 workers (~20 min)
+	$(PY) -m bench.bench_peak
 
 # --- running on a Prefect server (see docs/operations.md) ---------------------------------------
 PREFECT_PORT ?= 4200
