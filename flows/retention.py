@@ -54,7 +54,7 @@ def retention_flow(dry_run: bool = False, now: datetime | None = None) -> Any:
     summary = {"retention_days": settings.retention_days, "clients": clients, "failed": failed}
     if not dry_run:
         changed = {cid: contracts[cid] for cid, counts in clients.items() if counts["ledger_purged"]}
-        report.publish_uploads(settings, changed, moment, store_lock)
+        report.publish_uploads(settings, changed, moment)
     if failed:
         for cid, error in failed.items():
             get_run_logger().error("client %s failed: %s", cid, error)

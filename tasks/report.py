@@ -9,7 +9,6 @@ messages, never a cell value, so no client email reaches the UI.
 from __future__ import annotations
 
 import re
-from contextlib import nullcontext
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
@@ -119,14 +118,9 @@ def summary_markdown(
     return "\n".join(lines) + "\n"
 
 
-def build_reports(
-    settings: Settings,
-    contracts: dict[str, Contract],
-    now: datetime,
-    store_lock: store.StoreLock = nullcontext,
-) -> Reports:
-    """Per client id: (table rows, summary markdown), read from the store in one short read."""
-    with store_lock(), store.open_store(settings.db_path, read_only=True) as con:
+def build_reports(settings: Settings, contracts: dict[str, Contract], now: datetime) -> Reports:
+    """Per client id: (table rows, summary markdown), in one short read-only session (no writer lock needed)."""
+    with store.open_store(settings.db_path, read_only=True) as con:
         return read_reports(con, contracts, now)
 
 
@@ -143,14 +137,9 @@ def read_reports(con: Any, contracts: dict[str, Contract], now: datetime) -> Rep
     }
 
 
-def publish_uploads(
-    settings: Settings,
-    contracts: dict[str, Contract],
-    now: datetime,
-    store_lock: store.StoreLock = nullcontext,
-) -> None:
+def publish_uploads(settings: Settings, contracts: dict[str, Contract], now: datetime) -> None:
     """Create (or refresh: same key, latest wins) `uploads-<client>` and `summary-<client>` artifacts."""
-    publish_reports(build_reports(settings, contracts, now, store_lock))
+    publish_reports(build_reports(settings, contracts, now))
 
 
 def publish_reports(reports: Reports) -> None:
