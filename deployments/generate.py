@@ -76,41 +76,48 @@ def slot_deployments(contracts: dict[str, Contract], shard_size: int = SHARD_SIZ
     return deployments
 
 
+def _fixed(name: str, entrypoint: str, description: str, tag: str, cron: str | None = None) -> dict[str, Any]:
+    """A deployment that does not depend on the contracts (a UTC schedule, or none)."""
+    schedules = [{"cron": cron, "timezone": "UTC", "active": True}] if cron else []
+    return {
+        "name": name,
+        "entrypoint": entrypoint,
+        "description": description,
+        "tags": [tag],
+        "schedules": schedules,
+        "work_pool": {"name": POOL},
+    }
+
+
 def fixed_deployments() -> list[dict[str, Any]]:
     """The deployments that do not depend on the contracts."""
     return [
-        {
-            "name": "hourly-sync",
-            "entrypoint": "flows/hourly_sync.py:hourly_sync",
-            "description": "Every client's SFTP folder into staging and the ledger",
-            "tags": ["sync"],
-            "schedules": [{"cron": SYNC_CRON, "timezone": "UTC", "active": True}],
-            "work_pool": {"name": POOL},
-        },
-        {
-            "name": "retention",
-            "entrypoint": "flows/retention.py:retention_flow",
-            "description": "Delete files older than SFTP_IMPORT_RETENTION_DAYS from SFTP and staging",
-            "tags": ["retention"],
-            "schedules": [{"cron": RETENTION_CRON, "timezone": "UTC", "active": True}],
-            "work_pool": {"name": POOL},
-        },
-        {
-            "name": "backfill",
-            "entrypoint": "flows/backfill.py:backfill",
-            "description": "Import named files of one client now (parameters client, files)",
-            "tags": ["backfill"],
-            "schedules": [],
-            "work_pool": {"name": POOL},
-        },
-        {
-            "name": "daily-import",
-            "entrypoint": "flows/daily_import.py:daily_import",
-            "description": "One client's daily import on demand (parameters client, now)",
-            "tags": ["daily-import"],
-            "schedules": [],
-            "work_pool": {"name": POOL},
-        },
+        _fixed(
+            "hourly-sync",
+            "flows/hourly_sync.py:hourly_sync",
+            "Every client's SFTP folder into staging and the ledger",
+            "sync",
+            SYNC_CRON,
+        ),
+        _fixed(
+            "retention",
+            "flows/retention.py:retention_flow",
+            "Delete files older than SFTP_IMPORT_RETENTION_DAYS from SFTP and staging",
+            "retention",
+            RETENTION_CRON,
+        ),
+        _fixed(
+            "backfill",
+            "flows/backfill.py:backfill",
+            "Import named files of one client now (parameters client, files)",
+            "backfill",
+        ),
+        _fixed(
+            "daily-import",
+            "flows/daily_import.py:daily_import",
+            "One client's daily import on demand (parameters client, now)",
+            "daily-import",
+        ),
     ]
 
 
