@@ -37,6 +37,15 @@ def test_encodings_detected_and_bom_never_in_header(encoding: str, expected: str
     assert table.delimiter == ","
 
 
+def test_cp1252_bytes_that_are_valid_utf8_are_read_as_utf8() -> None:
+    """The bytes cannot tell: 'Â¡' in cp1252 is C2 A1, which is UTF-8 for '¡'. UTF-8 wins, by design
+    (clients are told to save as CSV UTF-8); a real cp1252 name almost never forms valid UTF-8."""
+    data = (HEADER + "\na@x.io,Â¡,,,,,\n").encode("cp1252")
+    table = read_bytes("c.csv", data, NORTHWIND)
+    assert table.encoding == "utf-8"
+    assert table.rows[0][1] == "¡"
+
+
 def test_quotes_delimiters_and_newlines_inside_fields_and_physical_lines() -> None:
     text = HEADER + '\na@x.io,"Smith, J","multi\nline\nname",1,,,\nb@x.io,"say ""hi""",x,2,,,\n\nc@x.io,,,3,,,\n'
     table = read_bytes("c.csv", text.encode(), NORTHWIND)

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from schemas.contacts import Value
@@ -73,6 +73,14 @@ VARIANTS = [
 ]
 
 
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 @pytest.mark.parametrize(("fmt", "delimiter", "encoding"), VARIANTS)
 @pytest.mark.parametrize("client", sorted(CONTRACTS))
 def test_roundtrip(client: str, fmt: Format, delimiter: str | None, encoding: str) -> None:
@@ -85,6 +93,9 @@ def test_roundtrip(client: str, fmt: Format, delimiter: str | None, encoding: st
     @given(records(contract, codec, fmt))
     def roundtrip(contacts: list[Record]) -> None:
         data = write_rows(contract, contacts, fmt, encoding=encoding)
+        # cp1252 text whose bytes also happen to be valid UTF-8 ("Â¡" is C2 A1, UTF-8 for "¡") cannot be
+        # told apart: it is read as UTF-8, by design (tests/test_readers_csv.py shows that case)
+        assume(encoding != "cp1252" or data.isascii() or not _is_utf8(data))
         parsed = parse_file(f"c.{fmt}", data, contract, max_bytes=10**8, warn_bytes=10**7)
         assert parsed.errors == []
         assert parsed.rows.drop(columns="_line").to_dict("records") == contacts
