@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
@@ -404,6 +405,56 @@ def test_flow_isolates_a_client_whose_folder_is_missing(prefect_harness: None, a
     assert summary["clients"]["northwind"]["staged"] == 1
     assert time.monotonic() - started < 15  # a missing folder is not retried
     assert files("contoso")["contacts.csv"]["status"] == "staged"
+
+
+async def _task_run_counts(flow_run_id: Any) -> dict[str, int]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async with get_client() as client:
+        task_runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {task_run.name: task_run.run_count for task_run in task_runs}
+
+
+@pytest.mark.slow
+def test_flow_retries_a_server_that_is_down_until_it_is_back(
+    prefect_harness: None, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.states import State
+
+    from flows.hourly_sync import hourly_sync
+
+    root, state = tmp_path / "root", tmp_path / "state"
+    (root / "contoso").mkdir(parents=True)
+    put(root / "contoso", "contacts.csv")
+    process, port = _start_server_process(root, state)  # makes the keys and known_hosts
+    process.terminate()
+    process.wait(timeout=10)  # the server is down when the sync starts
+    server = ServerInfo(
+        "127.0.0.1", port, "sftp-import", None, state / "client_ed25519_key", state / "known_hosts",
+        state / "ssh_host_ed25519_key", root,
+    )  # fmt: skip
+    point_env_at(monkeypatch, server, "/")
+    restarted: list[Any] = []
+
+    def come_back() -> None:
+        time.sleep(1.0)  # after the first attempt failed, before its retry (2 s later)
+        restarted.append(_start_server_process(root, state, port=port)[0])
+
+    comeback = threading.Thread(target=come_back)
+    comeback.start()
+    try:
+        run = cast("State[Any]", hourly_sync(client="contoso", return_state=True))
+        assert run.is_completed(), run.message
+        assert run.result()["clients"]["contoso"]["staged"] == 1
+        assert files("contoso")["contacts.csv"]["status"] == "staged"
+        runs = asyncio.run(_task_run_counts(run.state_details.flow_run_id))
+        assert runs["sync-contoso"] >= 2, runs  # the first attempt failed and was retried
+    finally:
+        comeback.join()
+        for server_process in restarted:
+            server_process.terminate()
+            server_process.wait(timeout=10)
 
 
 @pytest.mark.slow
