@@ -78,7 +78,7 @@ def main() -> None:
     started = time.perf_counter()
     outcomes = []
     with store.open_store(settings.db_path) as con:
-        names = importer.files_due(con, target.id, None)
+        names = store.staged_files(con, target.id, None)
     for name in names:
         outcomes.append(importer.import_file(settings, target, name, "bench"))
     wall = time.perf_counter() - started

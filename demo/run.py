@@ -54,9 +54,10 @@ def main() -> None:
         print(f"SFTP server on {server.host}:{server.port} (host key checked against {server.known_hosts})")
         with connect(settings.sftp) as sftp:
             for contract in contracts.values():
-                for name, data in demo_uploads(contract).items():
+                uploads = demo_uploads(contract)
+                for name, data in uploads.items():
                     sftp.fs.pipe_file(sftp.path(contract.directory, name), data)
-                print(f"  {contract.id}: uploaded {', '.join(demo_uploads(contract))}")
+                print(f"  {contract.id}: uploaded {', '.join(uploads)}")
 
         if "PREFECT_API_URL" not in os.environ:
             print(

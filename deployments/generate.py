@@ -149,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     clients_dir = (args.clients or load_settings().clients_dir).resolve()
     contracts = load_contracts(clients_dir)
     args.output.write_text(prefect_yaml(contracts), encoding="utf-8")
-    slots = len(slot_deployments(contracts))
-    print(f"wrote {args.output}: {len(contracts)} client(s) in {slots} import-slot deployment(s)")
+    slots = len({(c.timezone, c.import_time) for c in contracts.values()})
+    print(f"wrote {args.output}: {len(contracts)} client(s) in {slots} import slot(s)")
     return 0
 
 

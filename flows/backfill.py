@@ -13,14 +13,12 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
-from prefect.client.schemas.objects import TaskRun
 from prefect.runtime import flow_run
-from prefect.states import State
-from prefect.tasks import Task
 
 from deployments.limits import store_lock
-from flows.daily_import import client_import
-from schemas.contract import Contract, load_contracts
+from flows.daily_import import client_import, current_contracts
+from flows.retrying import retry_unless
+from schemas.contract import Contract
 from tasks import report, sftp, store, sync
 from tasks.settings import load_settings
 
@@ -36,28 +34,17 @@ def _when(moment: datetime | None) -> str:
 def refusal(name: str, entry: dict[str, Any]) -> str | None:
     """Why a name already in the ledger cannot be backfilled (None when it is staged and due)."""
     if entry["purged_at"] is not None or entry["status"] in ("imported", "rejected"):
-        verb = {"imported": "imported", "rejected": "rejected"}.get(entry["status"], "received")
+        verb = entry["status"] if entry["status"] in ("imported", "rejected") else "received"
         when = entry["imported_at"] if verb != "received" else entry["received_at"]
         return f"{name} was already {verb} on {_when(when)}; the name rule holds: rename the file and upload it again"
     return None
 
 
 def _contract(client: str) -> Contract:
-    contracts = load_contracts(load_settings().clients_dir)
+    contracts = current_contracts()
     if client not in contracts:
         raise BackfillRefused(f"unknown client {client!r}; known clients: {', '.join(sorted(contracts)) or 'none'}")
     return contracts[client]
-
-
-def _retry_unless_refused(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Retry transport trouble (a dropped connection), never a refusal or a wrong setting."""
-    try:
-        state.result()
-    except (BackfillRefused, sftp.SftpConfigError, sftp.HostKeyRejected):
-        return False
-    except Exception:
-        return True
-    return False
 
 
 @task(
@@ -65,7 +52,7 @@ def _retry_unless_refused(task: Task[..., Any], task_run: TaskRun, state: State[
     cache_policy=NONE,
     retries=2,
     retry_delay_seconds=[5, 20],
-    retry_condition_fn=_retry_unless_refused,
+    retry_condition_fn=retry_unless(BackfillRefused, sftp.SftpConfigError, sftp.HostKeyRejected),
 )
 def check_and_sync(client: str, files: list[str]) -> list[str]:
     """Refuse what cannot be imported; sync the named files not yet staged; the names to import, oldest first."""
@@ -74,7 +61,7 @@ def check_and_sync(client: str, files: list[str]) -> list[str]:
     names = list(dict.fromkeys(files))
     if not names:
         raise BackfillRefused("no file named: pass at least one --file")
-    with store_lock(), store.open_store(settings.db_path) as con:
+    with store.open_store(settings.db_path, read_only=True) as con:  # a reader needs no writer lock
         entries = store.ledger_entries(con, client, names)
     problems = [p for name in names if name in entries for p in [refusal(name, entries[name])] if p]
     missing = {name for name in names if name not in entries}
@@ -94,7 +81,7 @@ def check_and_sync(client: str, files: list[str]) -> list[str]:
                 problems.append(f"{name} was {outcome.outcome}: {outcome.reason}")
     if problems:
         raise BackfillRefused("; ".join(problems))
-    with store_lock(), store.open_store(settings.db_path) as con:
+    with store.open_store(settings.db_path, read_only=True) as con:
         entries = store.ledger_entries(con, client, names)
     return sorted(names, key=lambda n: (entries[n]["received_at"], n))
 

@@ -53,19 +53,37 @@ def _per_client(result: dict[str, Any], line: Callable[[dict[str, Any]], str]) -
     return 1 if result["failed"] else 0
 
 
+def _prefect_ready() -> None:
+    """Before a command runs a flow: say when Prefect starts a temporary server, and make sure the
+    store's concurrency limit exists there (every writer takes it, strictly)."""
+    import asyncio
+
+    from prefect.settings import PREFECT_API_URL
+
+    from deployments.limits import ensure_store_limit
+
+    if not PREFECT_API_URL.value():
+        print("PREFECT_API_URL is not set: Prefect starts a temporary local server for this run", file=sys.stderr)
+    asyncio.run(ensure_store_limit())
+
+
+def _outcome_line(outcome: dict[str, Any]) -> str:
+    """`name: status (reason): stats` of one imported file."""
+    stats = ", ".join(f"{k} {v}" for k, v in outcome["stats"].items())
+    reason = f" ({outcome['reason']})" if outcome["reason"] else ""
+    return f"{outcome['name']}: {outcome['status']}{reason}" + (f": {stats}" if stats else "")
+
+
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     _contracts(settings, args.client)  # an unknown client fails here, before Prefect is imported
-    from prefect.settings import PREFECT_API_URL
     from prefect.states import State
 
     from flows.hourly_sync import hourly_sync
 
-    if not PREFECT_API_URL.value():
-        print("PREFECT_API_URL is not set: Prefect starts a temporary local server for this run", file=sys.stderr)
-
+    _prefect_ready()
     state = cast("State[Any]", hourly_sync(client=args.client, return_state=True))
     summary = state.result(raise_on_failure=False)
-    if not isinstance(summary, dict):  # the flow itself failed (bad contracts, no store limit, …)
+    if not isinstance(summary, dict):  # the flow itself failed (bad contracts, …)
         print(f"sync failed: {summary}", file=sys.stderr)
         return 1
     kinds = ("staged", "waiting", "ignored", "rejected", "skipped")
@@ -78,13 +96,14 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
 
     from flows.backfill import backfill
 
+    _prefect_ready()
     with tags(f"client:{args.client}"):
         state: Any = backfill(client=args.client, files=args.file, return_state=True)
     if not state.is_completed():
         print(f"backfill refused or failed: {state.message}", file=sys.stderr)
         return 1
     for outcome in state.result()["files"]:
-        print(f"{outcome['name']}: {outcome['status']}{' (' + outcome['reason'] + ')' if outcome['reason'] else ''}")
+        print(_outcome_line(outcome))
     return 0
 
 
@@ -101,6 +120,7 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     from flows.retention import retention_flow
 
+    _prefect_ready()
     state: Any = retention_flow(return_state=True)
     result = state.result(raise_on_failure=False)
     if not isinstance(result, dict):
@@ -111,17 +131,11 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     _contracts(settings, args.client)  # an unknown client fails here, before Prefect is imported
-    import asyncio
-
     from prefect import tags
-    from prefect.settings import PREFECT_API_URL
 
-    from deployments.limits import ensure_store_limit
     from flows.daily_import import daily_import
 
-    if not PREFECT_API_URL.value():
-        print("PREFECT_API_URL is not set: Prefect starts a temporary local server for this run", file=sys.stderr)
-    asyncio.run(ensure_store_limit())
+    _prefect_ready()
     with tags(f"client:{args.client}"):
         state: Any = daily_import(client=args.client, now=args.now, return_state=True)
     summary = state.result(raise_on_failure=False)
@@ -129,12 +143,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         print(f"import failed: {state.message}", file=sys.stderr)
         return 1
     for outcome in summary["files"]:
-        stats = ", ".join(f"{k} {v}" for k, v in outcome["stats"].items())
-        print(
-            f"{outcome['name']}: {outcome['status']}"
-            + (f" ({outcome['reason']})" if outcome["reason"] else "")
-            + (f": {stats}" if stats else "")
-        )
+        print(_outcome_line(outcome))
     print(f"{args.client}: " + ", ".join(f"{k} {v}" for k, v in summary["totals"].items()))
     return 0
 

@@ -20,29 +20,18 @@ from uuid import UUID
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
-from prefect.client.schemas.objects import TaskRun
 from prefect.runtime import flow_run, task_run
-from prefect.states import State
 from prefect.tasks import Task
 
 from deployments.limits import store_lock
+from flows.retrying import retry_only_on
 from schemas.contract import Contract, load_contracts
 from tasks import importer, report, store
 from tasks.importer import ClientImport, FileOutcome
 from tasks.settings import load_settings
 
+RETRY_ON_IO = retry_only_on(OSError)  # staging or the store unreachable; never a bug or bad data
 READ_WAIT_SECONDS = 60.0  # a read-only open waits this long for another process's writer to let go
-
-
-def _retry_on_io(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Retry a task only when it failed on I/O (staging unreachable), never on a bug or bad data."""
-    try:
-        state.result()
-    except OSError:
-        return True
-    except Exception:
-        return False
-    return False
 
 
 @lru_cache(maxsize=4)
@@ -66,7 +55,7 @@ def _contract(client: str) -> Contract:
     return contracts[client]
 
 
-def _scheduled(scheduled_for: datetime | None) -> datetime:
+def scheduled_time(scheduled_for: datetime | None = None) -> datetime:
     """The run's reference time: the parameter, else the run's scheduled start, else now (UTC if naive)."""
     when = scheduled_for or flow_run.scheduled_start_time or datetime.now(UTC)
     return when if when.tzinfo else when.replace(tzinfo=UTC)
@@ -74,30 +63,30 @@ def _scheduled(scheduled_for: datetime | None) -> datetime:
 
 def import_cutoff(contract: Contract, scheduled_for: datetime | None, now: bool) -> datetime | None:
     """The cut-off of a run: the client's most recent import time at or before the scheduled time."""
-    return None if now else contract.last_cutoff(_scheduled(scheduled_for))
+    return None if now else contract.last_cutoff(scheduled_time(scheduled_for))
 
 
 def run_name() -> str:
     """`import-<client>-<local date of the run>`, e.g. import-northwind-2026-11-28."""
     parameters = flow_run.parameters
     client = parameters["client"]
-    when = _scheduled(parameters.get("scheduled_for"))
+    when = scheduled_time(parameters.get("scheduled_for"))
     with suppress(Exception):  # the name must not fail the run; the flow reports a bad client itself
         when = when.astimezone(_contract(client).zone)
     return f"import-{client}-{when.date().isoformat()}"
 
 
-@task(name="files-due", cache_policy=NONE, retries=2, retry_delay_seconds=2, retry_condition_fn=_retry_on_io)
+@task(name="files-due", cache_policy=NONE, retries=2, retry_delay_seconds=2, retry_condition_fn=RETRY_ON_IO)
 def files_due_task(cutoffs: Mapping[str, datetime | None]) -> dict[str, list[str]]:
     """Each client's staged files due by its cut-off, oldest first, in one read-only connection.
 
     No store lock: DuckDB refuses a read-only open while another process writes, and
     `open_store` retries until the writer lets go."""
     with store.open_store(load_settings().db_path, read_only=True, wait_seconds=READ_WAIT_SECONDS) as con:
-        return {client: importer.files_due(con, client, cutoff) for client, cutoff in cutoffs.items()}
+        return {client: store.staged_files(con, client, cutoff) for client, cutoff in cutoffs.items()}
 
 
-@task(name="import-client", cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=_retry_on_io)
+@task(name="import-client", cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=RETRY_ON_IO)
 def import_client_task(
     contract: Contract,
     names: list[str],
@@ -144,7 +133,9 @@ def daily_import(client: str, scheduled_for: datetime | None = None, now: bool =
     cutoff = import_cutoff(contract, scheduled_for, now)
     due = files_due_task({client: cutoff})[client]
     progress = report.start_progress(client, len(due))
-    result = client_import(contract, _scheduled(scheduled_for))(contract, due, "daily", cutoff, started_at, progress)
+    result = client_import(contract, scheduled_time(scheduled_for))(
+        contract, due, "daily", cutoff, started_at, progress
+    )
     return {
         "client": client,
         "run_id": result.run_id,

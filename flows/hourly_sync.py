@@ -21,14 +21,13 @@ from typing import Any, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.client.schemas.objects import TaskRun
 from prefect.futures import PrefectFuture
-from prefect.states import Failed, State
+from prefect.states import Failed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
-from prefect.tasks import Task
 from prefect.utilities.annotations import quote
 
 from deployments.limits import store_lock
+from flows.retrying import retry_unless
 from schemas.contract import Contract, load_contracts
 from tasks import report, sftp, store, sync
 from tasks.settings import load_settings
@@ -37,11 +36,6 @@ from tasks.settings import load_settings
 PERMANENT_ERRORS = (sftp.SftpConfigError, sftp.HostKeyRejected, FileNotFoundError, PermissionError)
 # clients synced at once, each over its own SSH connection (sshd drops bursts beyond MaxStartups=10)
 SYNC_WORKERS = 8
-
-
-def _transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
-    """Retry only errors worth retrying (dropped connections, timeouts), not a wrong key or a missing folder."""
-    return not isinstance(state.data, PERMANENT_ERRORS)
 
 
 @task(name="read-ledger", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5.0, 20.0])
@@ -56,7 +50,7 @@ def read_ledger_task(clients: list[str]) -> dict[str, store.ClientLedger]:
     task_run_name="sync-{contract.id}",
     retries=3,
     retry_delay_seconds=[2.0, 10.0, 30.0],
-    retry_condition_fn=_transient,
+    retry_condition_fn=retry_unless(*PERMANENT_ERRORS),
     cache_policy=NO_CACHE,  # a sync must always look at the server
 )
 def sync_client_task(contract: Contract, ledger: store.ClientLedger) -> sync.ClientSyncResult:

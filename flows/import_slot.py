@@ -25,7 +25,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.daily_import import client_import, current_contracts, files_due_task
+from flows.daily_import import client_import, current_contracts, files_due_task, scheduled_time
 from tasks import report
 
 THREADS = 4  # clients at once: one commits (the lock is global) while the others parse
@@ -34,20 +34,15 @@ PROGRESS_EVERY_SECONDS = 2.0  # the slot's progress artifact moves at most this 
 _RUNNER = cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_workers=THREADS))
 
 
-def _scheduled() -> datetime:
-    when = flow_run.scheduled_start_time or datetime.now(UTC)
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def _run_name() -> str:
     """`import-slot-0600-europe-amsterdam-1-2026-11-28` (the slot's name and the run's UTC date)."""
-    return f"import-slot-{flow_run.parameters['slot']}-{_scheduled():%Y-%m-%d}"
+    return f"import-slot-{flow_run.parameters['slot']}-{scheduled_time():%Y-%m-%d}"
 
 
 @flow(name="import-slot", flow_run_name=_run_name, task_runner=_RUNNER)
 def import_slot(slot: str, clients: list[str]) -> Any:
     """Import each client of the slot that has files due at the slot's scheduled time."""
-    scheduled, started_at = _scheduled(), datetime.now(UTC)
+    scheduled, started_at = scheduled_time(), datetime.now(UTC)
     contracts = current_contracts()
     failed = {client: "unknown client: no contract" for client in clients if client not in contracts}
     cutoffs = {client: contracts[client].last_cutoff(scheduled) for client in clients if client in contracts}

@@ -14,12 +14,19 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from deployments.limits import store_lock
+from flows.retrying import retry_unless
 from schemas.contract import Contract, load_contracts
 from tasks import report, retention, sftp
 from tasks.settings import load_settings
 
 
-@task(name="purge-client", task_run_name="purge-{contract.id}", retries=2, retry_delay_seconds=[5, 30])
+@task(
+    name="purge-client",
+    task_run_name="purge-{contract.id}",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=retry_unless(sftp.SftpConfigError, sftp.HostKeyRejected),
+)
 def purge_client_task(contract: Contract, now: datetime, dry_run: bool) -> dict[str, Any]:
     """Purge one client's old files (or only list them with dry_run); returns the counts."""
     settings = load_settings()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 import pandas as pd
 import pandera.pandas as pa
@@ -130,12 +131,20 @@ def parse_value(field: ContractField, text: str) -> Value:
     return _datetime(field, value)
 
 
-def _valid(field: ContractField, text: str) -> bool:
+@lru_cache(maxsize=65536)
+def checked(field: ContractField, text: str) -> tuple[Value, str | None]:
+    """`parse_value` once per (field, text): the value, or None and why it is invalid.
+
+    The schema's check, the typing of valid cells and the reasons of failed ones all read this, so
+    a cell is parsed once (and a repeated value, an enum or a country, once per file or less)."""
     try:
-        parse_value(field, text)
-    except ValueError:
-        return False
-    return True
+        return parse_value(field, text), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def _valid(field: ContractField, text: str) -> bool:
+    return checked(field, text)[1] is None
 
 
 def _column(field: ContractField) -> pa.Column:
@@ -160,4 +169,4 @@ def build_schema(contract: Contract) -> pa.DataFrameSchema:
 
 def typed_column(field: ContractField, texts: list[str]) -> pd.Series:
     """A column of already-validated text cells as Python objects (object dtype keeps None and Decimal)."""
-    return pd.Series([parse_value(field, t) for t in texts], dtype=object)
+    return pd.Series([checked(field, t)[0] for t in texts], dtype=object)

@@ -118,12 +118,10 @@ def _xml(contract: Contract, records: list[Record]) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
-def write_rows(
-    contract: Contract, records: list[Record], fmt: Format, *, delimiter: str | None = None, encoding: str = "utf-8"
-) -> bytes:
-    """Typed contacts as a file of the format (CSV with the contract's delimiter unless one is given)."""
+def write_rows(contract: Contract, records: list[Record], fmt: Format, *, encoding: str = "utf-8") -> bytes:
+    """Typed contacts as a file of the format (CSV with the contract's delimiter, in `encoding`)."""
     if fmt == "csv":
-        return _csv(contract, records, delimiter or contract.csv.delimiter, encoding)
+        return _csv(contract, records, contract.csv.delimiter, encoding)
     if fmt == "xlsx":
         return _xlsx(contract, records)
     return _xml(contract, records)

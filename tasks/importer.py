@@ -70,11 +70,6 @@ def staged_url(settings: Settings, client: str, name: str) -> str:
     return f"{settings.staging_url.rstrip('/')}/{client}/{name}"
 
 
-def files_due(con: Any, client: str, cutoff: datetime | None) -> list[str]:
-    """The client's staged files received before the cut-off (None: everything so far), oldest first."""
-    return store.staged_files(con, client, cutoff)
-
-
 def prepare_file(settings: Settings, contract: Contract, name: str) -> PreparedFile:
     """Read the staged bytes, parse and validate them, drop duplicates and merge by email (no store access)."""
     started = time.perf_counter()

@@ -34,6 +34,12 @@ def email_key(email: str) -> str:
     return email.strip().lower()
 
 
+def _with_none(frame: pd.DataFrame) -> pd.DataFrame:
+    """Object columns with None (not NaN) for empty values, as the store and the merge rule expect."""
+    frame = frame.astype(object)
+    return frame.where(frame.notna(), None)
+
+
 def merge_rows(rows: pd.DataFrame, contract: Contract) -> Merged:
     """Drop exact duplicates (email compared by its key), then fold rows sharing an email, in order.
 
@@ -41,14 +47,12 @@ def merge_rows(rows: pd.DataFrame, contract: Contract) -> Merged:
     (such as `_line`) are ignored."""
     columns = [f.xml for f in contract.fields]
     email = contract.email_field.xml
-    frame = rows[columns].astype(object)
-    frame = frame.where(frame.notna(), None)
+    frame = _with_none(rows[columns])
     keys = frame[email].map(email_key)
     normalised = frame.assign(**{email: keys})
     unique = ~normalised.duplicated(keep="last")  # a repeated row restates its values latest: same merge
     frame, keys = frame[unique], keys[unique]
     merged = frame.groupby(keys.rename(KEY), sort=False).last(skipna=True)
-    merged = merged.astype(object)
-    merged = merged.where(merged.notna(), None)
+    merged = _with_none(merged)
     duplicates = len(rows) - len(frame)
     return Merged(rows=merged, duplicates_removed=duplicates, emails_merged=len(frame) - len(merged))

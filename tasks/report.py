@@ -72,12 +72,10 @@ def _row_error_lines(errors: list[dict[str, Any]]) -> list[str]:
     return [f"  - {where(e['line'], e['field'])}: {e['message']}" for e in errors]
 
 
-def summary_markdown(
-    contract: Contract,
-    client: dict[str, Any],
-    errors: dict[str, tuple[list[dict[str, Any]], int]],
-) -> str:
-    """The summary of a client's uploads: counts, the files that need attention, the next import."""
+def summary_markdown(contract: Contract, client: dict[str, Any]) -> str:
+    """The summary of a client's uploads: counts, the files that need attention, the next import.
+
+    `client` is one client of `status.read_status`: its files carry their first row errors."""
     files: list[dict[str, Any]] = client["files"]
     counts: dict[str, int] = {}
     for file in files:
@@ -104,7 +102,8 @@ def summary_markdown(
         elif file.get("same_content_as") and not file.get("rows_rejected"):
             lines.append(f"- **{name}**: same content as {file['same_content_as']}")
         else:
-            shown, total = errors.get(name, ([], int(file.get("rows_rejected") or 0)))
+            shown = file.get("errors") or []
+            total = int(file.get("errors_total") or file.get("rows_rejected") or 0)
             lines.append(f"- **{name}**: {file['rows_rejected']} of {file.get('rows_read')} rows rejected")
             lines += _row_error_lines(shown[:MAX_ERRORS_PER_FILE])
             if total > MAX_ERRORS_PER_FILE or not shown:
@@ -127,12 +126,8 @@ def build_reports(settings: Settings, contracts: dict[str, Contract], now: datet
 def read_reports(con: Any, contracts: dict[str, Contract], now: datetime) -> Reports:
     """`build_reports` on an open connection (an import reads its client's report under its own lock)."""
     report = read_status(con, contracts, now)
-    errors = {cid: store.client_errors(con, cid, MAX_ERRORS_PER_FILE) for cid in contracts}
     return {
-        client["id"]: (
-            upload_rows(client["files"]),
-            summary_markdown(contracts[client["id"]], client, errors[client["id"]]),
-        )
+        client["id"]: (upload_rows(client["files"]), summary_markdown(contracts[client["id"]], client))
         for client in report["clients"]
     }
 

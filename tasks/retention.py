@@ -22,7 +22,7 @@ from schemas.contract import Contract
 from tasks import store
 from tasks.settings import Settings
 from tasks.sftp import Sftp
-from tasks.sync import is_temporary
+from tasks.sync import is_known_upload, is_temporary
 
 log = logging.getLogger(__name__)
 
@@ -70,14 +70,12 @@ def _staged_exists(path: str) -> bool:
     return bool(staging.exists(local))
 
 
-def plan_client(
-    sftp: Sftp, settings: Settings, contract: Contract, now: datetime, store_lock: store.StoreLock = nullcontext
-) -> ClientPurge:
+def plan_client(sftp: Sftp, settings: Settings, contract: Contract, now: datetime) -> ClientPurge:
     """What retention would delete for one client now; reads the store and the SFTP listing, changes nothing."""
     before = now - timedelta(days=settings.retention_days)
-    with store_lock(), store.open_store(settings.db_path, read_only=True) as con:
+    with store.open_store(settings.db_path, read_only=True) as con:  # a reader needs no writer lock
         old = store.files_to_purge(con, contract.id, before)
-        versions = store.ledger_versions(con, contract.id)
+        ledger = store.sync_ledgers(con, [contract.id])[contract.id].known
     plan = ClientPurge(contract.id, before, purged=[row["name"] for row in old])
     try:
         remote = sftp.list_files(contract.directory)
@@ -85,19 +83,19 @@ def plan_client(
         log.warning("%s: client folder not found on the SFTP server; only staging is purged", contract.id)
         remote = []
     for file in remote:
-        known = versions.get(file.name)
+        known = ledger.get(file.name)
         if file.mtime >= before or (known is None and not is_temporary(file.name)):
             continue  # recent, or not received yet (a client can preserve an old mtime): the sync takes it first
-        if known is not None and known[3] >= before:
+        if known is not None and known.received_at >= before:
             continue  # received recently under a preserved old mtime: its retention counts from then
-        same = known is not None and known[0] == file.size and known[1] == file.mtime
+        taken = known if is_known_upload(known, file) else None  # else a re-upload under a used name
         plan.deletions.append(
             Deletion(
                 file.name,
                 "sftp",
                 sftp.path(contract.directory, file.name),
-                known[2] if same and known else None,
-                known[3] if same and known else None,
+                taken.sha256 if taken else None,
+                taken.received_at if taken else None,
             )
         )
     for row in old:
@@ -131,7 +129,7 @@ def purge_client(
     store_lock: store.StoreLock = nullcontext,
 ) -> ClientPurge:
     """Delete one client's old files, then log the deletions and mark the ledger in one short transaction."""
-    plan = plan_client(sftp, settings, contract, now, store_lock)
+    plan = plan_client(sftp, settings, contract, now)
     if dry_run:
         return plan
     done = [d for d in plan.deletions if _delete(sftp, contract, d)]

@@ -292,10 +292,21 @@ def record_arrival(
 
 # --- status --------------------------------------------------------------------------------------
 
-FILE_COLUMNS = (
-    "name, status, reason, received_at, size, sha256, same_content_as, format, encoding, delimiter, warnings, "
-    "rows_read, rows_imported, rows_rejected, duplicates_removed, emails_merged, new_contacts, updated_contacts, "
-    "imported_at, purged_at"
+IMPORT_STATS = (
+    "rows_read",
+    "rows_imported",
+    "rows_rejected",
+    "duplicates_removed",
+    "emails_merged",
+    "new_contacts",
+    "updated_contacts",
+)
+FILE_COLUMNS = ", ".join(
+    (
+        "name, status, reason, received_at, size, sha256, same_content_as, format, encoding, delimiter, warnings",
+        *IMPORT_STATS,
+        "imported_at, purged_at",
+    )
 )
 
 
@@ -338,15 +349,6 @@ CONTACT_TYPES: dict[str, str] = {
     "boolean": "BOOLEAN",
 }
 CONTACT_META = ("email_key", "first_file", "last_file", "updated_at")
-IMPORT_STATS = (
-    "rows_read",
-    "rows_imported",
-    "rows_rejected",
-    "duplicates_removed",
-    "emails_merged",
-    "new_contacts",
-    "updated_contacts",
-)
 _CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -631,12 +633,6 @@ def files_to_purge(con: Any, client: str, before: datetime) -> list[dict[str, An
         "WHERE client = ? AND received_at < ? AND purged_at IS NULL ORDER BY received_at, name",
         [client, before],
     )
-
-
-def ledger_versions(con: Any, client: str) -> dict[str, tuple[int | None, datetime | None, str | None, datetime]]:
-    """Per ledger name: (size, mtime, sha256, received_at), to tell the received file from a re-upload."""
-    rows = con.execute("SELECT name, size, mtime, sha256, received_at FROM files WHERE client = ?", [client]).fetchall()
-    return {name: (size, mtime, sha, received) for name, size, mtime, sha, received in rows}
 
 
 def record_purge(con: Any, client: str, deletions: list[dict[str, Any]], purged: list[str], now: datetime) -> None:

@@ -147,7 +147,7 @@ def is_complete(file: RemoteFile, waiting: tuple[int, datetime, datetime] | None
     return size == file.size and mtime == file.mtime and now - first_seen >= window
 
 
-def _is_known_upload(known: store.KnownFile | None, file: RemoteFile) -> bool:
+def is_known_upload(known: store.KnownFile | None, file: RemoteFile) -> bool:
     """True when the listed file is the very upload the ledger already has (same size and mtime)."""
     return known is not None and (known.size, known.mtime) == (file.size, file.mtime)
 
@@ -195,6 +195,7 @@ def sync_client(
         if result.changes:
             with store_lock(), store.open_store(settings.db_path) as con:
                 write_changes(con, result)
+    log.info("sync %s: %s", contract.id, result.summary())
     return result
 
 
@@ -205,7 +206,7 @@ def collect(
     ledger: store.ClientLedger,
     result: ClientSyncResult,
     only_names: set[str] | None = None,
-) -> ClientSyncResult:
+) -> None:
     """List, classify and copy one client's files (no store access); outcomes and changes go into `result`.
 
     Changes are appended as they happen, so on a transport error `result` holds every whole copy
@@ -221,9 +222,6 @@ def collect(
         _copy_all(sftp, settings, contract, ledger, to_copy, result)
     finally:
         result.seconds = time.monotonic() - started
-    summary = result.summary()
-    log.info("sync %s: %s", contract.id, {k: v for k, v in summary.items() if isinstance(v, int) and v})
-    return result
 
 
 def _classify(
@@ -240,7 +238,7 @@ def _classify(
     for file in sorted(listed, key=lambda f: f.name):
         if is_temporary(file.name):
             result.files.append(FileOutcome(file.name, "skipped", "temporary name (upload in progress)"))
-        elif _is_known_upload(known.get(file.name), file):
+        elif is_known_upload(known.get(file.name), file):
             result.files.append(FileOutcome(file.name, "known", "already taken (unchanged since)"))
         elif not is_complete(file, waiting.get(file.name), now, settings.settle_seconds):
             result.changes.append(Waiting(file.name, file.size, file.mtime))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pandera.errors
 
-from schemas.contacts import REQUIRED_CHECK, build_schema, parse_value, typed_column
+from schemas.contacts import REQUIRED_CHECK, build_schema, checked, typed_column
 from schemas.contract import Contract, ContractField
 from tasks.errors import FileRejected, RejectCode, RowError
 from tasks.readers import RawTable, read_bytes
@@ -38,9 +38,7 @@ def _megabytes(size: int) -> str:
 
 
 def check_size(name: str, size: int, max_bytes: int, warn_bytes: int) -> list[str]:
-    """Reject an empty or oversized file; warn about one over the recommended size."""
-    if size == 0:
-        raise FileRejected(RejectCode.EMPTY, name, "The file is empty.")
+    """Reject an oversized file; warn about one over the recommended size (an empty one is rejected later)."""
     if size > max_bytes:
         raise FileRejected(
             RejectCode.TOO_LARGE,
@@ -116,11 +114,7 @@ def check_xml_names(table: RawTable, contract: Contract) -> None:
 
 def _reason(contract_field: ContractField, text: object) -> str:
     """Why a cell failed its type check: the parser's own message."""
-    try:
-        parse_value(contract_field, str(text))
-    except ValueError as exc:
-        return str(exc)
-    return "Invalid value."
+    return checked(contract_field, str(text))[1] or "Invalid value."
 
 
 def _row_errors(texts: pd.DataFrame, lines: list[int], contract: Contract, format: str) -> list[RowError]:

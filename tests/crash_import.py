@@ -54,7 +54,7 @@ def main(argv: list[str]) -> None:
     run_id = f"run-{os.getpid()}"
     started = datetime.now(UTC)
     with store.open_store(settings.db_path) as con:
-        names = importer.files_due(con, client, None)
+        names = store.staged_files(con, client, None)
     importer.import_client(settings, contract, names, run_id=run_id, kind="daily", cutoff=None, started_at=started)
 
 

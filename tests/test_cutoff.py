@@ -35,7 +35,7 @@ CASES = [
 
 def _due(contract: Contract, cutoff: datetime | None) -> list[str]:
     with store.open_store(load_settings().db_path) as con:
-        return importer.files_due(con, contract.id, cutoff)
+        return store.staged_files(con, contract.id, cutoff)
 
 
 @pytest.mark.parametrize(("client", "scheduled", "cutoff"), CASES)

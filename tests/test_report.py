@@ -48,18 +48,20 @@ def test_rows_are_json_native_and_capped() -> None:
 
 
 def test_summary_lists_errors_and_where_to_find_them_all() -> None:
+    errors = [{"line": n, "field": "Segment", "message": "not one of SMB"} for n in range(2, 9)]
     client = {
         "next_import_at": CUTOFF,
         "files": [
-            {"name": "a.csv", "status": "imported", "rows_read": 9, "rows_rejected": 7},
+            {"name": "a.csv", "status": "imported", "rows_read": 9, "rows_rejected": 7, "errors": errors},
             {"name": "b.txt", "status": "rejected", "reason": "the extension .txt is not accepted"},
         ],
     }
-    errors = {"a.csv": ([{"line": n, "field": "Segment", "message": "not one of SMB"} for n in range(2, 7)], 7)}
-    text = summary_markdown(NORTHWIND, client, errors)
+    client["files"][0]["errors_total"] = 7
+    text = summary_markdown(NORTHWIND, client)
     assert "Next import: **2026-11-28 06:00 CET** (Europe/Amsterdam)" in text
     assert "- **a.csv**: 7 of 9 rows rejected" in text
     assert "  - line 2, Segment: not one of SMB" in text and "… 7 errors in all" in text
+    assert "line 7," not in text  # at most MAX_ERRORS_PER_FILE lines
     assert "`sftp-import errors --client northwind --file 'a.csv'`" in text
     assert "- **b.txt**: rejected: the extension .txt is not accepted" in text
 

@@ -250,11 +250,11 @@ def collect(clients: list[str]) -> list[sync.ClientSyncResult]:
     settings = load_settings()
     with store.open_store(settings.db_path, read_only=True) as con:
         ledgers = store.sync_ledgers(con, clients)
+    results = [sync.ClientSyncResult(c, datetime.now(UTC)) for c in clients]
     with sftp.connect(settings.sftp) as connection:
-        return [
-            sync.collect(connection, settings, CONTRACTS[c], ledgers[c], sync.ClientSyncResult(c, datetime.now(UTC)))
-            for c in clients
-        ]
+        for result in results:
+            sync.collect(connection, settings, CONTRACTS[result.client], ledgers[result.client], result)
+    return results
 
 
 def test_copy_whose_ledger_write_never_happened_is_taken_again(asyncssh_target: SftpTarget) -> None:

@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 
 from schemas.contract import Contract
 from tasks.errors import FileRejected, RejectCode, RowError
+from tasks.settings import ACCEPTED_EXTENSIONS
 
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -52,7 +53,7 @@ def _reader(fmt: str) -> Reader:
 def detect_format(name: str, data: bytes) -> str:
     """The format to read `data` as: the content's signature where it has one, else the extension."""
     ext = PurePosixPath(name).suffix.lower()
-    if ext not in (".csv", ".xlsx", ".xls", ".xml"):
+    if ext not in ACCEPTED_EXTENSIONS:
         raise FileRejected(
             RejectCode.EXTENSION, name, f"'{ext or name}' files are not accepted: send .csv, .xlsx, .xls or .xml."
         )

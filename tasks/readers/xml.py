@@ -127,7 +127,7 @@ def read_xml(name: str, data: bytes, contract: Contract) -> RawTable:
 
 def _table(name: str, data: bytes, records: list[tuple[str, Any]], lines: list[int]) -> RawTable:
     """Records to rows over the union of element names seen, in order of first appearance."""
-    match = DECLARED_ENCODING.match(data.lstrip(b"\xef\xbb\xbf"))
+    match = DECLARED_ENCODING.match(data.removeprefix(b"\xef\xbb\xbf"))
     encoding = (
         match.group(1).decode().lower() if match else "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8"
     )
