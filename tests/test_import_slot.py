@@ -17,6 +17,16 @@ NORTHWIND = CLIENTS["northwind"]
 RECEIVED = datetime.now(UTC) - timedelta(days=3)
 
 
+def _flow_run(flow_run_id: Any) -> Any:
+    from prefect.client.orchestration import get_client
+
+    async def read() -> Any:
+        async with get_client() as client:
+            return await client.read_flow_run(flow_run_id)
+
+    return asyncio.run(read())
+
+
 def _task_runs(flow_run_id: Any) -> list[Any]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -51,9 +61,10 @@ def test_slot_imports_clients_with_files_and_names_the_failed(home: Path) -> Non
     assert [c["email"] for c in contacts(settings, NORTHWIND)] == ["a@x.com"]
 
     runs = {run.name: run for run in _task_runs(state.state_details.flow_run_id)}
-    day = datetime.now(UTC).astimezone(NORTHWIND.zone).date().isoformat()
-    assert {f"import-northwind-{day}", f"import-contoso-{day}"} <= set(runs)  # nothing due: no task for fabrikam
-    assert "client:northwind" in runs[f"import-northwind-{day}"].tags
+    scheduled = _flow_run(state.state_details.flow_run_id).expected_start_time  # each task is named by its local day
+    expected = {f"import-{c.id}-{scheduled.astimezone(c.zone).date()}" for c in (NORTHWIND, CLIENTS["contoso"])}
+    assert expected <= set(runs)  # nothing due: no task for fabrikam
+    assert "client:northwind" in runs[f"import-northwind-{scheduled.astimezone(NORTHWIND.zone).date()}"].tags
     assert not any("fabrikam" in name for name in runs)
 
     uploads = Artifact.get("uploads-northwind")
@@ -64,39 +75,3 @@ def test_slot_imports_clients_with_files_and_names_the_failed(home: Path) -> Non
     assert "- Nothing due: fabrikam" in str(summary.data)
     progress = Artifact.get("import-progress-slot-0600-test-1")
     assert progress is not None and "2 of 2 client(s) done" in str(progress.description)
-
-
-def test_threads_of_a_process_share_one_hold_of_the_store_slot(monkeypatch: pytest.MonkeyPatch) -> None:
-    import threading
-    import time
-    from collections.abc import Iterator
-    from contextlib import contextmanager
-
-    from deployments import limits
-
-    taken, inside, overlap = [], [0], []
-
-    @contextmanager
-    def fake_lock() -> Iterator[None]:
-        taken.append(1)
-        yield
-
-    monkeypatch.setattr(limits, "prefect_slot", fake_lock)
-    slot = limits.SharedStoreSlot(handoff_seconds=60)
-
-    def use() -> None:
-        for _ in range(5):
-            with slot():
-                inside[0] += 1
-                overlap.append(inside[0])
-                time.sleep(0.01)
-                inside[0] -= 1
-
-    threads = [threading.Thread(target=use) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert max(overlap) == 1 and len(overlap) == 20  # one holder at a time
-    assert 1 <= len(taken) < 20  # handed on while others waited, not taken per use
-    assert slot._held is None  # given back when nobody waits
