@@ -13,7 +13,7 @@ help: ## list the targets
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen --python python3
+	$(UV) sync --frozen --compile-bytecode --python python3
 	@touch $@
 
 install: $(VENV)/.installed ## create .venv from the lock file
@@ -33,7 +33,8 @@ fmt: install ## format and fix what ruff can
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-clean: ## remove the venv and the demo's state
+clean: ## stop the demo's Prefect server, remove the venv and the demo's state
+	-SFTP_IMPORT_HOME=$(CURDIR)/.demo/home $(VENV)/bin/sftp-import server stop
 	rm -rf $(VENV) .demo
 
 demo: install ## the main job on embedded defaults: SFTP server, sample clients, sync, import, status
@@ -43,22 +44,20 @@ bench: install ## benchmarks (figures printed): readers, sync pass (plain + flow
 	$(PY) -m bench.bench_readers
 	$(PY) -m bench.bench_sync --flow
 	$(PY) -m bench.bench_import
+	$(PY) -m bench.bench_cli
 
-bench-peak: install ## the peak: 1,000 clients due the same minute on a real server + 1 and 2 workers (~20 min)
+bench-peak: install ## the peak: 1,000 clients due the same minute on a real server and one process worker (~10 min)
 	$(PY) -m bench.bench_peak
 
-# --- running on a Prefect server (see docs/operations.md) ---------------------------------------
-PREFECT_PORT ?= 4200
+# --- running on a Prefect server (see the README: "Running on a Prefect server") ----------------
 PREFECT := $(VENV)/bin/prefect
 WORKER_LIMIT ?= 2
 
-server: install ## start a Prefect server and its UI on 127.0.0.1:$(PREFECT_PORT) (foreground)
-	PREFECT_SERVER_API_HOST=127.0.0.1 PREFECT_SERVER_API_PORT=$(PREFECT_PORT) \
-		PREFECT_SERVER_CONCURRENCY_MAXIMUM_CONCURRENCY_SLOT_WAIT_SECONDS=0.5 $(PREFECT) server start
+server: install ## start (or find) the resident Prefect server of SFTP_IMPORT_HOME; prints its UI and API
+	$(VENV)/bin/sftp-import server start
 
-ui: install ## the Prefect UI on the demo's runs (server with PREFECT_HOME=.demo/prefect), http://127.0.0.1:$(PREFECT_PORT)
-	PREFECT_HOME=$(CURDIR)/.demo/prefect PREFECT_SERVER_API_HOST=127.0.0.1 PREFECT_SERVER_API_PORT=$(PREFECT_PORT) \
-		$(PREFECT) server start
+ui: install ## the resident Prefect server of the demo's home (started if needed): its UI address
+	SFTP_IMPORT_HOME=$(CURDIR)/.demo/home $(VENV)/bin/sftp-import server start
 
 deploy: install ## pool + store limit, prefect.yaml from the contracts, deploy all, prune stale slots (needs PREFECT_API_URL)
 	@test -n "$$PREFECT_API_URL" || { echo "set PREFECT_API_URL (e.g. http://127.0.0.1:$(PREFECT_PORT)/api)"; exit 1; }

@@ -1,15 +1,14 @@
 """Benchmark: one sync pass over N clients × M small files against the embedded asyncssh server.
 
 The server runs in its own process (as a real server would), the sync as plain functions over one
-connection; `--flow` also times two `hourly-sync` flow runs, all new then nothing new (a temporary
-Prefect server unless PREFECT_API_URL is set).
+connection; `--flow` also times two `hourly-sync` flow runs, all new then nothing new (on a resident
+Prefect server of the benchmark's home, started before and not timed, unless PREFECT_API_URL is set).
 Run: `.venv/bin/python -m bench.bench_sync [--clients 100] [--files 10] [--flow]`.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ from typing import Any, cast
 
 import yaml
 
+from deployments import server
 from schemas.contract import load_contracts
 from tasks import sftp, sync
 from tasks.settings import load_settings
@@ -74,11 +74,9 @@ def plain_pass(label: str) -> float:
 
 
 def flow_passes() -> None:
-    """Two `hourly-sync` runs on a fresh store: all new, then nothing new (creates the store limit if missing)."""
-    from deployments.limits import ensure_store_limit
+    """Two `hourly-sync` runs on a fresh store: all new, then nothing new."""
     from flows.hourly_sync import hourly_sync
 
-    asyncio.run(ensure_store_limit())
     for label in ("first pass (all new)", "second pass (nothing new)"):
         started = time.perf_counter()
         summary = cast(dict[str, Any], hourly_sync())
@@ -118,15 +116,12 @@ def main(argv: list[str] | None = None) -> None:
             plain_pass("plain functions, second pass (nothing new)")
             if args.flow:
                 shutil.rmtree(tmp / "home")
-                os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-                if os.environ.get("PREFECT_API_URL"):
+                started = server.use_server(tmp / "home", server.free_port())
+                try:
                     flow_passes()
-                else:
-                    from prefect.testing.utilities import prefect_test_harness
-
-                    print("(no PREFECT_API_URL: a temporary Prefect server, start-up not timed)")
-                    with prefect_test_harness(server_startup_timeout=120):
-                        flow_passes()
+                finally:
+                    if started is not None:
+                        server.stop(tmp / "home")
         finally:
             process.terminate()
             process.wait(timeout=10)

@@ -3,8 +3,9 @@
 An embedded SFTP server (asyncssh, chrooted to .demo/sftp) holds the folders of the example
 clients (examples/clients); each client uploads its sample files and a few bad ones over SFTP; the
 `hourly-sync` flow stages them; a `daily-import` flow per client imports everything received so far;
-then `status` is printed. Flow runs and artifacts persist in a local Prefect home (.demo/prefect):
-`make ui` serves them. State under .demo/ is reset on every run, except Prefect's history.
+then `status` is printed. The flows run on the demo home's resident Prefect server (started when it
+is not running, and left running: its UI shows the runs and artifacts, `make ui` prints where).
+State under .demo/ is reset on every run, except the Prefect server and its history.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / ".demo"
+DEMO = Path(os.environ.get("SFTP_IMPORT_DEMO_DIR") or REPO / ".demo")  # the demo's state (a test moves it)
 
 
 def _environment() -> None:
@@ -24,8 +25,6 @@ def _environment() -> None:
         "SFTP_IMPORT_HOME": str(DEMO / "home"),
         "SFTP_IMPORT_CLIENTS_DIR": str(REPO / "examples" / "clients"),
         "SFTP_IMPORT_SETTLE_SECONDS": "0",  # the demo's uploads are complete when the sync runs
-        "PREFECT_HOME": str(DEMO / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_LEVEL": "WARNING",
     }
     for key, value in defaults.items():
@@ -36,12 +35,16 @@ def main() -> None:
     _environment()
     from demo.sftp_server import running_server
     from demo.uploads import demo_uploads
+    from deployments.server import prefect_home, use_server
     from schemas.contract import load_contracts
     from tasks.settings import load_settings
     from tasks.sftp import connect
     from tasks.status import render_table, status_report
 
-    shutil.rmtree(DEMO / "home", ignore_errors=True)
+    settings = load_settings()
+    for path in settings.home.glob("*"):  # a fresh store and staging; the resident server stays
+        if path != prefect_home(settings.home):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
     shutil.rmtree(DEMO / "sftp", ignore_errors=True)
     contracts = load_contracts(Path(os.environ["SFTP_IMPORT_CLIENTS_DIR"]))
     sftp_root = DEMO / "sftp"
@@ -59,20 +62,14 @@ def main() -> None:
                     sftp.fs.pipe_file(sftp.path(contract.directory, name), data)
                 print(f"  {contract.id}: uploaded {', '.join(uploads)}")
 
-        if "PREFECT_API_URL" not in os.environ:
-            print(
-                f"No PREFECT_API_URL: starting a temporary Prefect server for this run (~20 s); runs and artifacts "
-                f"are kept in {os.environ['PREFECT_HOME']} (see them with `make ui`)."
-            )
-        import asyncio
-
+        started = use_server(settings.home, settings.prefect_port)
+        if started is not None:
+            print(f"Started the resident Prefect server {started.ui} (log {started.log}); it keeps running.")
         from prefect import tags
 
-        from deployments.limits import ensure_store_limit
         from flows.daily_import import daily_import
         from flows.hourly_sync import hourly_sync
 
-        asyncio.run(ensure_store_limit())
         print("\nRunning the hourly-sync flow …")
         hourly_sync()
         for client in contracts:
@@ -84,7 +81,8 @@ def main() -> None:
     print("Full row errors: sftp-import errors --client northwind --file northwind-with-bad-rows.csv")
     print("Contacts:        sftp-import export --client northwind --format csv")
     print(f"(with SFTP_IMPORT_HOME={settings.home} SFTP_IMPORT_CLIENTS_DIR={settings.clients_dir})")
-    print("The Prefect UI with these runs and artifacts: make ui")
+    ui = os.environ["PREFECT_API_URL"].removesuffix("/api")
+    print(f"The Prefect UI with these runs and artifacts: {ui} (artifacts: {ui}/artifacts)")
 
 
 if __name__ == "__main__":

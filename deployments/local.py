@@ -1,35 +1,20 @@
 """A real local Prefect server and process workers as child processes, for the end-to-end test and
-the peak benchmark: `prefect server start` on a free port with its own PREFECT_HOME."""
+the peak benchmark: a resident server (`deployments.server`) of its own home on a free port."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
+from deployments import server
 from deployments.generate import POOL, REPO
 
-BIN = Path(sys.executable).parent
+BIN = server.BIN
 TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")  # flow run state types that end a run
-# A writer denied the store's limit sleeps on the server's Retry-After, by default up to 30 s while
-# the store idles; capped at 0.5 s the next writer gets in almost as soon as the slot is free.
-SLOT_WAIT = {"PREFECT_SERVER_CONCURRENCY_MAXIMUM_CONCURRENCY_SLOT_WAIT_SECONDS": "0.5"}
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -51,35 +36,14 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def prefect_server(home: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, dict[str, str]]]:
-    """A Prefect server with its home (and log) in `home`; yields (api url, env for its clients)."""
-    port = free_port()
-    api = f"http://127.0.0.1:{port}/api"
+    """The resident server of `home` on a free port, stopped after; yields (api url, env for its clients)."""
+    running, _ = server.start(home, port=server.free_port(), ui=False)
     child_env = {k: v for k, v in (env or dict(os.environ)).items() if not k.startswith("PREFECT_")}
-    child_env |= {
-        "PREFECT_HOME": str(home / "prefect-home"),
-        "PREFECT_API_URL": api,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_UI_ENABLED": "false",
-        "SFTP_IMPORT_CODE_DIR": str(REPO),  # the pull step of prefect.yaml runs the flows from here
-    } | SLOT_WAIT
-    log = home / "server.log"
-    server = start(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)], child_env, log
-    )
+    child_env |= server.client_env(home, running.url) | {"SFTP_IMPORT_CODE_DIR": str(REPO)}  # prefect.yaml's pull step
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Prefect server did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield api, child_env
+        yield running.url, child_env
     finally:
-        stop(server)
+        server.stop(home)
 
 
 def start_worker(env: dict[str, str], log: Path, limit: int = 2) -> subprocess.Popen[bytes]:

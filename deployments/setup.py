@@ -1,7 +1,7 @@
 """Prepare a Prefect server for the platform: `python -m deployments.setup [prune]`. Idempotent.
 
-`setup` creates the process work pool and the store's global concurrency limit (every DuckDB
-writer takes it with strict=True, so it must exist). `prune` deletes `import-slot` deployments that
+`setup` creates the process work pool (the store needs no Prefect limit: its writers take a file
+lock beside the DuckDB file, see tasks/writer_lock.py). `prune` deletes `import-slot` deployments that
 prefect.yaml no longer has (a client moved to another time, or left), so no stale schedule runs.
 """
 
@@ -15,7 +15,6 @@ from pathlib import Path
 import yaml
 
 from deployments.generate import POOL, REPO
-from deployments.limits import STORE_LIMIT, ensure_store_limit
 
 SLOT_FLOW = "import-slot"
 
@@ -38,10 +37,9 @@ async def ensure_pool(name: str = POOL) -> bool:
 
 
 async def setup() -> None:
-    """The work pool and the store limit, each created only when missing."""
+    """The work pool, created only when missing."""
     created = await ensure_pool()
-    await ensure_store_limit()
-    print(f"work pool {POOL!r} {'created' if created else 'exists'}; concurrency limit {STORE_LIMIT!r} ready")
+    print(f"work pool {POOL!r} {'created' if created else 'exists'}")
 
 
 async def prune(prefect_file: Path) -> list[str]:

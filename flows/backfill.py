@@ -15,7 +15,6 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
-from deployments.limits import store_lock
 from flows.daily_import import client_import, current_contracts
 from flows.retrying import retry_unless
 from schemas.contract import Contract
@@ -67,9 +66,7 @@ def check_and_sync(client: str, files: list[str]) -> list[str]:
     missing = {name for name in names if name not in entries}
     if missing and not problems:
         with sftp.connect(settings.sftp) as connection:
-            result = sync.sync_client(
-                connection, settings, contract, datetime.now(UTC), only_names=missing, store_lock=store_lock
-            )
+            result = sync.sync_client(connection, settings, contract, datetime.now(UTC), only_names=missing)
         outcomes = {f.name: f for f in result.files}
         for name in sorted(missing):
             outcome = outcomes.get(name)

@@ -7,14 +7,19 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from schemas.contract import Contract, check_contracts, load_contracts
 from tasks.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # pydantic is imported by the commands that read contracts, not by `--help`
+    from schemas.contract import Contract
 
 
 def _contracts(settings: Settings, client: str | None) -> dict[str, Contract]:
-    contracts = load_contracts(settings.clients_dir)
+    """The contracts (all, or the one client's), from the cache in the home while no file changed."""
+    from schemas.contract import cached_contracts
+
+    contracts = cached_contracts(settings.clients_dir, settings.home)
     if client is None:
         return contracts
     if client not in contracts:
@@ -23,6 +28,8 @@ def _contracts(settings: Settings, client: str | None) -> dict[str, Contract]:
 
 
 def cmd_contracts_check(args: argparse.Namespace, settings: Settings) -> int:
+    from schemas.contract import check_contracts
+
     contracts, problems = check_contracts(settings.clients_dir)
     for problem in problems:
         print(problem, file=sys.stderr)
@@ -53,18 +60,16 @@ def _per_client(result: dict[str, Any], line: Callable[[dict[str, Any]], str]) -
     return 1 if result["failed"] else 0
 
 
-def _prefect_ready() -> None:
-    """Before a command runs a flow: say when Prefect starts a temporary server, and make sure the
-    store's concurrency limit exists there (every writer takes it, strictly)."""
-    import asyncio
+def _prefect_ready(settings: Settings) -> None:
+    """Before a command imports prefect to run a flow: its API (see `deployments.server.use_server`)."""
+    from deployments import server
 
-    from prefect.settings import PREFECT_API_URL
-
-    from deployments.limits import ensure_store_limit
-
-    if not PREFECT_API_URL.value():
-        print("PREFECT_API_URL is not set: Prefect starts a temporary local server for this run", file=sys.stderr)
-    asyncio.run(ensure_store_limit())
+    try:
+        started = server.use_server(settings.home, settings.prefect_port)
+    except server.ServerError as exc:
+        raise SystemExit(str(exc)) from exc
+    if started is not None:
+        print(f"started the resident Prefect server: {started.ui} (log {started.log})", file=sys.stderr)
 
 
 def _outcome_line(outcome: dict[str, Any]) -> str:
@@ -76,11 +81,11 @@ def _outcome_line(outcome: dict[str, Any]) -> str:
 
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     _contracts(settings, args.client)  # an unknown client fails here, before Prefect is imported
+    _prefect_ready(settings)
     from prefect.states import State
 
     from flows.hourly_sync import hourly_sync
 
-    _prefect_ready()
     state = cast("State[Any]", hourly_sync(client=args.client, return_state=True))
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, dict):  # the flow itself failed (bad contracts, …)
@@ -92,11 +97,11 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     _contracts(settings, args.client)  # an unknown client fails here, before Prefect is imported
+    _prefect_ready(settings)
     from prefect import tags
 
     from flows.backfill import backfill
 
-    _prefect_ready()
     with tags(f"client:{args.client}"):
         state: Any = backfill(client=args.client, files=args.file, return_state=True)
     if not state.is_completed():
@@ -118,9 +123,9 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
                 for d in plan.deletions:
                     print(f"{contract.id}: would delete {d.name} from {d.location}")
         return 0
+    _prefect_ready(settings)
     from flows.retention import retention_flow
 
-    _prefect_ready()
     state: Any = retention_flow(return_state=True)
     result = state.result(raise_on_failure=False)
     if not isinstance(result, dict):
@@ -131,11 +136,11 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     _contracts(settings, args.client)  # an unknown client fails here, before Prefect is imported
+    _prefect_ready(settings)
     from prefect import tags
 
     from flows.daily_import import daily_import
 
-    _prefect_ready()
     with tags(f"client:{args.client}"):
         state: Any = daily_import(client=args.client, now=args.now, return_state=True)
     summary = state.result(raise_on_failure=False)
@@ -194,6 +199,37 @@ def cmd_sample(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_server(args: argparse.Namespace, settings: Settings) -> int:
+    """start | stop | status of the home's resident Prefect server."""
+    from deployments import server
+
+    if args.action == "start":
+        try:
+            running, started = server.start(settings.home, port=settings.prefect_port)
+        except server.ServerError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        state = "started" if started else "already running"
+        print(f"Prefect server {state}: UI {running.ui}, API {running.url} (pid {running.pid}, log {running.log})")
+        return 0
+    if args.action == "stop":
+        stopped = server.stop(settings.home)
+        print(f"Prefect server stopped (pid {stopped.pid})" if stopped else "no Prefect server was running")
+        return 0
+    current = server.running(settings.home)
+    if current is None:
+        stale = server.recorded(settings.home)
+        note = f" (stale record: pid {stale.pid} is gone; the next start replaces it)" if stale else ""
+        print(f"no Prefect server running for {settings.home}{note}")
+        return 3
+    health = "healthy" if server.healthy(current.url) else "not answering yet"
+    print(
+        f"Prefect server running, {health}: UI {current.ui}, API {current.url} (pid {current.pid}, since "
+        f"{current.started_at}, log {current.log})"
+    )
+    return 0
+
+
 Command = Callable[[argparse.Namespace, Settings], int]
 
 
@@ -237,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     errors.add_argument("--client", required=True)
     errors.add_argument("--file", required=True)
     errors.add_argument("--format", choices=("text", "csv"), default="text")
+
+    prefect_server = add(
+        "server", cmd_server, "the resident local Prefect server of this home (used when PREFECT_API_URL is unset)"
+    )
+    prefect_server.add_argument("action", choices=("start", "stop", "status"))
 
     status = add("status", cmd_status, "files per client: status, statistics, next import time")
     status.add_argument("--client")

@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import suppress
 from datetime import UTC, datetime
-from functools import lru_cache
 from itertools import count
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -23,9 +21,8 @@ from prefect.cache_policies import NONE
 from prefect.runtime import flow_run, task_run
 from prefect.tasks import Task
 
-from deployments.limits import store_lock
 from flows.retrying import retry_only_on
-from schemas.contract import Contract, load_contracts
+from schemas.contract import Contract, cached_contracts
 from tasks import importer, report, store
 from tasks.importer import ClientImport, FileOutcome
 from tasks.settings import load_settings
@@ -34,17 +31,10 @@ RETRY_ON_IO = retry_only_on(OSError)  # staging or the store unreachable; never 
 READ_WAIT_SECONDS = 60.0  # a read-only open waits this long for another process's writer to let go
 
 
-@lru_cache(maxsize=4)
-def _contracts(directory: Path, signature: tuple[tuple[str, int], ...]) -> dict[str, Contract]:
-    """The contracts of a folder, parsed once per change of its files (name and mtime)."""
-    return load_contracts(directory)
-
-
 def current_contracts() -> dict[str, Contract]:
     """The contracts of the clients folder, parsed again only when one of its files changed."""
-    directory = load_settings().clients_dir
-    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
-    return _contracts(directory, tuple((f.name, f.stat().st_mtime_ns) for f in files))
+    settings = load_settings()
+    return cached_contracts(settings.clients_dir, settings.home)
 
 
 def _contract(client: str) -> Contract:
@@ -112,7 +102,6 @@ def import_client_task(
         kind=kind,
         cutoff=cutoff,
         started_at=started_at,
-        store_lock=store_lock,
         on_commit=moved,
     )
     report.publish_reports(result.report)

@@ -1,12 +1,12 @@
 """The `hourly-sync` flow: every client's SFTP folder into staging and the ledger, clients isolated.
 
-One pass takes the store limit once, however many clients there are:
-1. the ledger state of every client is read in one read-only session (no limit needed);
+One pass opens the store for writing (and takes its writer lock) once, however many clients there are:
+1. the ledger state of every client is read in one read-only session (no lock needed);
 2. one task per client (coarse: never per file) lists, classifies and copies to staging with no
    store access, retrying transient SFTP errors with backoff, and returns its ledger changes;
-3. one task writes every client's changes under the store limit in one store session, one
-   transaction per client (one client's bad data cannot block the others), then reads the upload
-   reports of the clients it changed before letting go of the limit.
+3. one task writes every client's changes in one write session, one transaction per client (one
+   client's bad data cannot block the others), then reads the upload reports of the clients it
+   changed before letting go of the store.
 
 A client's failure (SFTP or its ledger write) is reported in the flow's result and never stops the
 other clients; the flow ends Failed only when a client failed, after all clients ran. A client
@@ -26,7 +26,6 @@ from prefect.states import Failed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
-from deployments.limits import store_lock
 from flows.retrying import retry_unless
 from schemas.contract import Contract, load_contracts
 from tasks import report, sftp, store, sync
@@ -67,15 +66,15 @@ def sync_client_task(contract: Contract, ledger: store.ClientLedger) -> sync.Cli
 def write_ledger_task(
     results: list[sync.ClientSyncResult], contracts: dict[str, Contract]
 ) -> tuple[dict[str, str], report.Reports]:
-    """Under the store limit: each client's changes in its own transaction, then the changed clients' reports.
+    """In one write session: each client's changes in its own transaction, then the changed clients' reports.
 
     Returns the clients whose write failed (id -> error) and the reports to publish; with nothing to
-    write, takes no limit and returns nothing."""
+    write, opens nothing and returns nothing."""
     settings = load_settings()
     to_write = [r for r in results if r.changes]
     if not to_write:
-        return {}, {}  # a quiet hour: the limit is not taken at all
-    with store_lock(), store.open_store(settings.db_path) as con:
+        return {}, {}  # a quiet hour: the store is not opened for writing at all
+    with store.open_store(settings.db_path) as con:
         failed = sync.write_all(con, to_write)
         changed = {r.client: contracts[r.client] for r in to_write if r.client not in failed}
         return failed, report.read_reports(con, changed, datetime.now(UTC)) if changed else {}

@@ -1,7 +1,7 @@
 """The `retention` flow (daily): delete files older than the retention period from SFTP and staging.
 
 One task per client, clients isolated: a client whose folder cannot be reached fails alone and the
-flow ends Failed naming it, after every client ran. Store writes take the global store limit.
+flow ends Failed naming it, after every client ran. Store writes take the store's writer lock.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
-from deployments.limits import store_lock
 from flows.retrying import retry_unless
 from schemas.contract import Contract, load_contracts
 from tasks import report, retention, sftp
@@ -31,7 +30,7 @@ def purge_client_task(contract: Contract, now: datetime, dry_run: bool) -> dict[
     """Purge one client's old files (or only list them with dry_run); returns the counts."""
     settings = load_settings()
     with sftp.connect(settings.sftp) as connection:
-        result = retention.purge_client(connection, settings, contract, now, dry_run=dry_run, store_lock=store_lock)
+        result = retention.purge_client(connection, settings, contract, now, dry_run=dry_run)
     summary = result.summary()
     get_run_logger().info("%s%s: %s", contract.id, " (dry run)" if dry_run else "", summary)
     return summary

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import pickle
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pydantic import Field as PydField
 
@@ -206,11 +207,25 @@ def _message(msg: str) -> str:
     return msg.removeprefix("Value error, ")
 
 
+def _read_yaml(text: str) -> Any:
+    """The document, read by libyaml (~10x faster than PyYAML's pure-Python loader).
+
+    On an error the pure loader reads it again and decides: its messages quote the faulty line."""
+    import yaml  # here, not at import time: a cached load never parses
+
+    try:
+        return yaml.load(text, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError:
+        return yaml.safe_load(text)
+
+
 def parse_contract(file: Path) -> tuple[Contract | None, list[ContractProblem]]:
     """Load one contract file, returning it or every problem found in it."""
+    import yaml
+
     name = file.name
     try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+        raw = _read_yaml(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         return None, [ContractProblem(name, "", "cannot be read as YAML: " + " ".join(str(exc).split()))]
     if not isinstance(raw, dict):
@@ -230,6 +245,11 @@ def parse_contract(file: Path) -> tuple[Contract | None, list[ContractProblem]]:
     return contract, []
 
 
+def contract_files(directory: Path) -> list[Path]:
+    """The contract files of a folder (`*.yaml`, `*.yml`), sorted by name."""
+    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+
+
 def check_contracts(directory: Path) -> tuple[dict[str, Contract], list[ContractProblem]]:
     """Load every `*.yaml`/`*.yml` contract in a folder; collect all problems, including clashes between files."""
     contracts: dict[str, Contract] = {}
@@ -237,7 +257,7 @@ def check_contracts(directory: Path) -> tuple[dict[str, Contract], list[Contract
     if not directory.is_dir():
         return {}, [ContractProblem(str(directory), "", "contracts folder not found")]
     dirs: dict[str, str] = {}
-    for file in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+    for file in contract_files(directory):
         contract, found = parse_contract(file)
         problems.extend(found)
         if contract is None:
@@ -263,3 +283,65 @@ def load_contracts(directory: Path) -> dict[str, Contract]:
     if problems:
         raise ContractError(problems)
     return contracts
+
+
+# --- the contracts cache -------------------------------------------------------------------------
+# Parsing and validating 1,000 contracts costs ~0.25 s; `status` reads them on every call and a
+# worker on every flow run. The contracts of a folder are kept per (file name, mtime, size) of its
+# files, in the process and in a pickle in a folder the caller names (the platform's home, which
+# holds the store: trusted like it). A cache file that cannot be read is ignored and rewritten.
+
+CACHE_FILE = "contracts.pickle"
+# the folder, this module's own (mtime, size) and every contract file's (name, mtime, size)
+CacheKey = tuple[str, tuple[int, int], tuple[tuple[str, int, int], ...]]
+
+
+def _cache_key(directory: Path) -> CacheKey:
+    """What the cached contracts of a folder depend on: its files, and the code that parsed them."""
+    code = Path(__file__).stat()
+    stats = [(file.name, file.stat()) for file in contract_files(directory)]
+    files = tuple((name, stat.st_mtime_ns, stat.st_size) for name, stat in stats)
+    return str(directory.resolve()), (code.st_mtime_ns, code.st_size), files
+
+
+def _read_cache(cache: Path, key: CacheKey) -> dict[str, Contract] | None:
+    """The contracts pickled under `key`, or None (no file, another key, or not readable at all)."""
+    try:
+        stored_key, contracts = pickle.loads(cache.read_bytes())
+    except Exception:  # missing, truncated, corrupt or from other code: rebuilt by the caller
+        return None
+    return contracts if stored_key == key and isinstance(contracts, dict) else None
+
+
+def _write_cache(cache: Path, key: CacheKey, contracts: dict[str, Contract]) -> None:
+    """Pickle the contracts under `key`: to a new temporary name, then renamed over the cache (atomic).
+
+    Best effort: a cache folder that does not exist (yet) or cannot be written only costs speed."""
+    temporary = cache.with_name(f".{cache.name}.{os.urandom(8).hex()}")
+    try:
+        with temporary.open("xb") as out:
+            pickle.dump((key, contracts), out, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, cache)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+
+
+@lru_cache(maxsize=4)
+def _cached(key: CacheKey, cache: Path) -> dict[str, Contract]:
+    """The contracts of the key's folder: from the cache file when it holds them, else parsed and written there."""
+    contracts = _read_cache(cache, key)
+    if contracts is None:
+        contracts = load_contracts(Path(key[0]))
+        _write_cache(cache, key, contracts)
+    return contracts
+
+
+def cached_contracts(directory: Path, cache_dir: Path) -> dict[str, Contract]:
+    """`load_contracts`, parsed again only when a file of the folder changed (name, mtime or size).
+
+    Kept in this process, and in `cache_dir/contracts.pickle` for the next process (written when
+    `cache_dir` exists). Treat the result as read-only: it is shared. Raises ContractError like
+    `load_contracts` (problems are never cached)."""
+    if not directory.is_dir():
+        return load_contracts(directory)  # raises: the folder is missing
+    return _cached(_cache_key(directory), cache_dir / CACHE_FILE)

@@ -11,7 +11,6 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -208,16 +207,13 @@ def commit_file(settings: Settings, contract: Contract, prepared: PreparedFile, 
         return commit_files(con, contract, [prepared], run_id)[0]
 
 
-def import_file(
-    settings: Settings, contract: Contract, name: str, run_id: str, *, store_lock: store.StoreLock = nullcontext
-) -> FileOutcome:
-    """Import one staged file exactly once; `store_lock` is held only around the transaction.
+def import_file(settings: Settings, contract: Contract, name: str, run_id: str) -> FileOutcome:
+    """Import one staged file exactly once; the store's writer lock is held only around the transaction.
 
     A file whose staged copy is gone is `skipped` if the ledger shows it closed already (a rerun
     after retention), and an error otherwise."""
     (prepared,) = prepare_files(settings, contract, [name])
-    with store_lock():
-        return commit_file(settings, contract, prepared, run_id)
+    return commit_file(settings, contract, prepared, run_id)
 
 
 @dataclass(frozen=True)
@@ -239,16 +235,15 @@ def import_client(
     kind: str,
     cutoff: datetime | None,
     started_at: datetime,
-    store_lock: store.StoreLock = nullcontext,
     on_commit: Callable[[FileOutcome], None] | None = None,
 ) -> ClientImport:
-    """Parse the client's files (no lock), then take the store lock ONCE for the whole client.
+    """Parse the client's files (no lock), then open the store for writing ONCE for the whole client.
 
-    Under the lock, on one connection: each file in its own transaction (`commit_files`), the run's
-    totals (also when a file failed) and the read of the client's upload report. One lock and one
-    connection per client, not per file: the lock costs an API round trip or more."""
+    On that one connection, under the store's writer lock: each file in its own transaction
+    (`commit_files`), the run's totals (also when a file failed) and the read of the client's upload
+    report. One open per client, not per file: opening costs the schema check and a checkpoint."""
     prepared = prepare_files(settings, contract, names)
-    with store_lock(), store.open_store(settings.db_path) as con:
+    with store.open_store(settings.db_path) as con:
         try:
             outcomes = commit_files(con, contract, prepared, run_id, on_commit)
         finally:

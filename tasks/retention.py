@@ -11,7 +11,6 @@ A file received before the cut-off has an mtime before it too, so the SFTP side 
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -126,7 +125,6 @@ def purge_client(
     now: datetime,
     *,
     dry_run: bool = False,
-    store_lock: store.StoreLock = nullcontext,
 ) -> ClientPurge:
     """Delete one client's old files, then log the deletions and mark the ledger in one short transaction."""
     plan = plan_client(sftp, settings, contract, now)
@@ -136,7 +134,7 @@ def purge_client(
     plan.missing = len(plan.deletions) - len(done)
     plan.deletions = done
     if done or plan.purged:
-        with store_lock(), store.open_store(settings.db_path) as con, store.transaction(con):
+        with store.open_store(settings.db_path) as con, store.transaction(con):
             store.record_purge(con, contract.id, [d.as_row() for d in done], plan.purged, now)
     for deletion in done:
         log.info("%s: deleted %s from %s", contract.id, deletion.name, deletion.location)

@@ -42,6 +42,7 @@ class Settings:
     retention_days: int
     max_file_bytes: int
     warn_file_bytes: int
+    prefect_port: int | None  # the resident Prefect server's port (None: 4200, or a free one when taken)
 
     @property
     def db_path(self) -> Path:
@@ -69,4 +70,5 @@ def load_settings() -> Settings:
         retention_days=_int("SFTP_IMPORT_RETENTION_DAYS", 35),
         max_file_bytes=_int("SFTP_IMPORT_MAX_FILE_BYTES", 100 * 1024 * 1024),
         warn_file_bytes=_int("SFTP_IMPORT_WARN_FILE_BYTES", 20 * 1024 * 1024),
+        prefect_port=int(env["SFTP_IMPORT_PREFECT_PORT"]) if env.get("SFTP_IMPORT_PREFECT_PORT") else None,
     )

@@ -21,12 +21,16 @@ def status_report(settings: Settings, contracts: dict[str, Contract], now: datet
 
 
 def read_status(con: Any, contracts: dict[str, Contract], now: datetime) -> dict[str, Any]:
-    """`status_report` on an open connection (a writer reads its clients' status without reopening)."""
+    """`status_report` on an open connection (a writer reads its clients' status without reopening).
+
+    All the clients are read at once: one query per table, however many clients there are."""
+    ids = sorted(contracts)
+    all_files = store.client_files(con, ids)
+    all_errors = store.client_errors(con, ids, ERRORS_SHOWN)
     clients = []
-    for client_id, contract in sorted(contracts.items()):
-        next_import = contract.next_cutoff(now)
-        files = store.client_files(con, client_id)
-        errors = store.client_errors(con, client_id, ERRORS_SHOWN)
+    for client_id in ids:
+        next_import = contracts[client_id].next_cutoff(now)
+        files, errors = all_files[client_id], all_errors[client_id]
         for row in files:
             if row["status"] in ("waiting", "staged"):
                 row["next_import_at"] = next_import

@@ -10,16 +10,17 @@ Tables
 - deletions: the retention log (what was deleted, where, when).
 - contacts_<client>: one table per client, the merged contacts (see the import functions).
 
-DuckDB admits one read-write process per file: writers are serialised by the Prefect
-concurrency limit; readers (`status`) retry briefly while a writer holds the file.
+DuckDB admits one read-write process per file: every read-write connection holds the store's
+writer lock (`tasks.writer_lock`, a kernel file lock freed when its holder dies); readers
+(`status`) retry briefly while a writer holds the file.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+
+from tasks.writer_lock import writer_lock
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,8 +119,6 @@ CREATE TABLE IF NOT EXISTS deletions (
 """
 
 LOCK_RETRY_SECONDS = 10.0
-# what writers hold around their writes: the Prefect store limit in flows, nothing in plain calls
-StoreLock = Callable[[], AbstractContextManager[Any]]
 
 
 def _is_lock_error(exc: duckdb.Error) -> bool:
@@ -125,35 +126,40 @@ def _is_lock_error(exc: duckdb.Error) -> bool:
     return "lock" in text.lower() or "Conflicting" in text
 
 
+def _connect(path: Path, read_only: bool, wait_seconds: float) -> Any:
+    """`duckdb.connect`, retried while another process holds the file (a writer, or readers a writer waits for)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if not _is_lock_error(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
 @contextmanager
 def open_store(path: Path, *, read_only: bool = False, wait_seconds: float = LOCK_RETRY_SECONDS) -> Iterator[Any]:
-    """A connection to the store, retried while another process holds the file.
+    """A connection to the store; a read-write one holds the store's writer lock while it is open.
 
     A writer creates the file and the schema; a reader of a store that does not exist yet gets an
     empty in-memory store with the schema, so `status` works before the first sync."""
-    if read_only and not path.exists():
-        con = duckdb.connect(":memory:")
-        con.execute(SCHEMA)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + wait_seconds
-        delay = 0.05
-        while True:
-            try:
-                con = duckdb.connect(str(path), read_only=read_only)
-                break
-            except duckdb.IOException as exc:
-                if not _is_lock_error(exc) or time.monotonic() >= deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.5)
-        if not read_only:
+    with ExitStack() as stack:
+        if read_only and not path.exists():
+            con = duckdb.connect(":memory:")
             con.execute(SCHEMA)
-    try:
+        elif read_only:
+            con = _connect(path, True, wait_seconds)
+        else:
+            stack.enter_context(writer_lock(path)())
+            con = _connect(path, False, wait_seconds)
+            con.execute(SCHEMA)
+        stack.callback(con.close)
         con.execute("SET TimeZone = 'UTC'")
         yield con
-    finally:
-        con.close()
 
 
 @contextmanager
@@ -310,26 +316,40 @@ FILE_COLUMNS = ", ".join(
 )
 
 
-def client_files(con: Any, client: str) -> list[dict[str, Any]]:
-    """Every file of a client for `status`: ledger rows, waiting files and ignored re-uploads, newest first."""
-    ledger = _records(con, f"SELECT {FILE_COLUMNS} FROM files WHERE client = ?", [client])
-    for row in ledger:
-        if row["purged_at"] is not None:
-            row["outcome"], row["status"] = row["status"], "purged"
-    waiting = _records(
+def _by_client(con: Any, columns: str, table: str, clients: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """`SELECT columns FROM table` of these clients in one query, per client in the table's (insertion) order.
+
+    Every client listed gets a list, empty if it has no rows."""
+    grouped: dict[str, list[dict[str, Any]]] = {client: [] for client in clients}
+    sql = f"SELECT client, {columns} FROM {table} WHERE client IN (SELECT unnest(?)) ORDER BY rowid"
+    for row in _records(con, sql, [clients]):
+        grouped[row.pop("client")].append(row)
+    return grouped
+
+
+def _newest_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sorted by `received_at`, newest first after the files not received yet (waiting); ties keep their order."""
+    return sorted(rows, key=lambda r: -r["received_at"].timestamp() if r["received_at"] else float("-inf"))
+
+
+def client_files(con: Any, clients: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Per client, every file for `status`: ledger rows, waiting files and ignored re-uploads, newest first.
+
+    One query per table for all the clients (`status` reads a thousand of them)."""
+    ledger = _by_client(con, FILE_COLUMNS, "files", clients)
+    waiting = _by_client(
         con,
-        "SELECT name, 'waiting' AS status, 'still being uploaded (size or time changing)' AS reason, "
-        "NULL AS received_at, size FROM waiting WHERE client = ?",
-        [client],
+        "name, 'waiting' AS status, 'still being uploaded (size or time changing)' AS reason, "
+        "NULL AS received_at, size",
+        "waiting",
+        clients,
     )
-    ignored = _records(
-        con,
-        "SELECT name, 'ignored' AS status, reason, seen_at AS received_at, size FROM ignored WHERE client = ?",
-        [client],
-    )
-    rows = ledger + waiting + ignored
-    rows.sort(key=lambda r: -r["received_at"].timestamp() if r["received_at"] else float("-inf"))
-    return rows
+    ignored = _by_client(con, "name, 'ignored' AS status, reason, seen_at AS received_at, size", "ignored", clients)
+    for rows in ledger.values():
+        for row in rows:
+            if row["purged_at"] is not None:
+                row["outcome"], row["status"] = row["status"], "purged"
+    return {client: _newest_first(ledger[client] + waiting[client] + ignored[client]) for client in clients}
 
 
 # --- the import ----------------------------------------------------------------------------------
@@ -569,24 +589,28 @@ def file_errors(con: Any, client: str, name: str, limit: int | None = None) -> l
     return _records(con, sql, [client, name])
 
 
-def client_errors(con: Any, client: str, limit: int) -> dict[str, tuple[list[dict[str, Any]], int]]:
-    """Per file of a client: its first `limit` row errors and how many it has in all."""
-    rows = _records(
-        con,
+FileErrors = dict[str, tuple[list[dict[str, Any]], int]]  # file name: (its first row errors, how many in all)
+
+
+def client_errors(con: Any, clients: list[str], limit: int) -> dict[str, FileErrors]:
+    """Per client, per file with row errors: its first `limit` row errors and how many it has in all.
+
+    One query for all the clients; every client listed gets a dict, empty if it has no row errors."""
+    rows = con.execute(
         """
-        SELECT name, line, field, message, total FROM (
-            SELECT name, line, field, message, count(*) OVER (PARTITION BY name) AS total,
-                   row_number() OVER (PARTITION BY name ORDER BY line, field, message) AS n
-            FROM row_errors WHERE client = ?
-        ) WHERE n <= ? ORDER BY name, n
+        SELECT client, name, line, field, message, total FROM (
+            SELECT client, name, line, field, message, count(*) OVER (PARTITION BY client, name) AS total,
+                   row_number() OVER (PARTITION BY client, name ORDER BY line, field, message) AS n
+            FROM row_errors WHERE client IN (SELECT unnest(?))
+        ) WHERE n <= ? ORDER BY client, name, n
         """,
-        [client, limit],
-    )
-    result: dict[str, tuple[list[dict[str, Any]], int]] = {}
-    for row in rows:
-        errors, _ = result.get(row["name"], ([], 0))
-        errors.append({"line": row["line"], "field": row["field"], "message": row["message"]})
-        result[row["name"]] = (errors, int(row["total"]))
+        [clients, limit],
+    ).fetchall()
+    result: dict[str, FileErrors] = {client: {} for client in clients}
+    for client, name, line, field, message, total in rows:
+        errors, _ = result[client].get(name, ([], 0))
+        errors.append({"line": line, "field": field, "message": message})
+        result[client][name] = (errors, int(total))
     return result
 
 

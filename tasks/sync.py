@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
@@ -179,13 +178,12 @@ def sync_client(
     contract: Contract,
     now: datetime,
     only_names: set[str] | None = None,
-    store_lock: store.StoreLock = nullcontext,
 ) -> ClientSyncResult:
     """Sync one client's folder on its own (read, collect, write); with `only_names`, only those names (backfill).
 
     Raises on transport errors (missing folder, dropped connection) after recording whatever was
-    copied whole before the error; the caller decides about retries. `store_lock` is held only
-    around the write, and not taken when there is nothing to write."""
+    copied whole before the error; the caller decides about retries. The store is opened for
+    writing (holding its writer lock) only around the write, and not at all when there is nothing to write."""
     with store.open_store(settings.db_path, read_only=True) as con:
         ledger = store.sync_ledgers(con, [contract.id])[contract.id]
     result = ClientSyncResult(contract.id, now)
@@ -193,7 +191,7 @@ def sync_client(
         collect(sftp, settings, contract, ledger, result, only_names)
     finally:
         if result.changes:
-            with store_lock(), store.open_store(settings.db_path) as con:
+            with store.open_store(settings.db_path) as con:
                 write_changes(con, result)
     log.info("sync %s: %s", contract.id, result.summary())
     return result

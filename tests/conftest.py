@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,13 +25,10 @@ EXAMPLE_CLIENTS = REPO / "examples" / "clients"
 
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
-    """A real Prefect API for flow tests, started once (~10 s), with the store's concurrency limit."""
+    """A real Prefect API for flow tests, started once (~10 s)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    from deployments.limits import ensure_store_limit
-
     with prefect_test_harness(server_startup_timeout=120):
-        asyncio.run(ensure_store_limit())
         yield
 
 

@@ -70,4 +70,4 @@ def contacts(settings: Settings, contract: Contract) -> list[dict[str, Any]]:
 def ledger(settings: Settings, client: str) -> dict[str, dict[str, Any]]:
     """The client's ledger rows by name (statistics included)."""
     with store.open_store(settings.db_path, read_only=True) as con:
-        return {row["name"]: row for row in store.client_files(con, client)}
+        return {row["name"]: row for row in store.client_files(con, [client])[client]}

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from demo.sftp_server import ServerInfo, prepare_keys, running_server, write_known_hosts
+from deployments.server import free_port
 from tasks.settings import Settings, load_settings
 
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
@@ -69,13 +70,6 @@ def asyncssh_target(home: Path, asyncssh_server: ServerInfo, monkeypatch: pytest
     return SftpTarget(asyncssh_server, asyncssh_server.root, "/")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _sshd_binary() -> str | None:
     found = shutil.which("sshd")
     return found or next((c for c in SSHD_CANDIDATES if os.access(c, os.X_OK)), None)
@@ -97,7 +91,7 @@ def openssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerI
     authorized = state / "authorized_keys"
     authorized.write_text(Path(str(client_key) + ".pub").read_text())
     user = getpass.getuser()
-    port = _free_port()
+    port = free_port()
     config = state / "sshd_config"
     config.write_text(
         "\n".join(

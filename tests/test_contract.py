@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
-from schemas.contract import Contract, check_contracts, load_contracts
+from schemas import contract as contract_module
+from schemas.contract import Contract, cached_contracts, check_contracts, load_contracts
 from tests.conftest import EXAMPLE_CLIENTS
 
 GOOD = """
@@ -124,3 +127,61 @@ def test_one_cutoff_per_local_day_across_dst(timezone: str) -> None:
     assert len(days) == len(set(days))
     assert all((b - a).days == 1 for a, b in itertools.pairwise(days))
     assert contract.last_cutoff(now) == now
+
+
+def test_a_yaml_error_is_told_in_the_pure_loaders_words(tmp_path: Path) -> None:
+    write(tmp_path, "b.yaml", "id: [")  # libyaml reads the contracts; its messages do not quote the line
+    _, problems = check_contracts(tmp_path)
+    assert [p.message for p in problems] == [
+        "cannot be read as YAML: while parsing a flow node expected the node content, but found '<stream end>' "
+        'in "<unicode string>", line 1, column 6: id: [ ^'
+    ]
+
+
+@pytest.fixture
+def new_process() -> Callable[[], None]:
+    """Forgets the contracts this process has cached, as a new process would not have them."""
+    contract_module._cached.cache_clear()
+    return contract_module._cached.cache_clear
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "same_mtime"),
+    [('"02:30"', '"03:45"', False), ("name: Acme", "name: Acme Co", True)],
+    ids=["same size, new mtime", "new size, same mtime"],
+)
+def test_cached_contracts_follow_a_changed_file(
+    tmp_path: Path, new_process: Callable[[], None], old: str, new: str, same_mtime: bool
+) -> None:
+    folder, home = tmp_path / "clients", tmp_path / "home"
+    home.mkdir()
+    write(folder, "acme.yaml", GOOD)
+    original = cached_contracts(folder, home)
+    file = folder / "acme.yaml"
+    mtime = file.stat().st_mtime_ns + (0 if same_mtime else 10**9)  # set: no waiting for the clock to tick
+    write(folder, "acme.yaml", GOOD.replace(old, new))
+    os.utime(file, ns=(mtime, mtime))
+    changed = load_contracts(folder)
+    assert changed != original
+    assert cached_contracts(folder, home) == changed  # in this process
+    new_process()
+    assert cached_contracts(folder, home) == changed  # in the next one, from the cache file
+
+
+def test_the_contracts_cache_file_serves_the_next_process_and_a_corrupt_one_is_rebuilt(
+    tmp_path: Path, new_process: Callable[[], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, home = tmp_path / "clients", tmp_path / "home"
+    home.mkdir()
+    write(folder, "acme.yaml", GOOD)
+    expected = cached_contracts(folder, home)
+    cache = home / contract_module.CACHE_FILE
+    assert cache.exists()
+    new_process()
+    with monkeypatch.context() as patched:
+        patched.setattr(contract_module, "check_contracts", lambda directory: pytest.fail("parsed again"))
+        assert cached_contracts(folder, home) == expected
+    cache.write_bytes(b"not a pickle")
+    new_process()
+    assert cached_contracts(folder, home) == expected
+    assert cache.read_bytes() != b"not a pickle"  # rewritten

@@ -66,7 +66,8 @@ def run_import(home: Path, *crash: str) -> int:
 
 def snapshot(settings: Settings) -> tuple[Any, ...]:
     with store.open_store(settings.db_path, read_only=True) as con:
-        files = {row["name"]: tuple(row[k] for k in STATS) for row in store.client_files(con, "northwind")}
+        ledger = store.client_files(con, ["northwind"])["northwind"]
+        files = {row["name"]: tuple(row[k] for k in STATS) for row in ledger}
         errors = con.execute("SELECT name, line, field, message FROM row_errors ORDER BY ALL").fetchall()
     return contacts(settings, NORTHWIND), files, errors
 

@@ -132,7 +132,7 @@ def test_statistics_row_errors_and_a_rejected_file(home: Path) -> None:
     with store.open_store(settings.db_path, read_only=True) as con:
         errors = store.file_errors(con, "acme", "mixed.csv")
         assert [e["line"] for e in errors] == [3, 6, 7]
-        assert store.client_errors(con, "acme", 2)["mixed.csv"] == (errors[:2], 3)
+        assert store.client_errors(con, ["acme"], 2)["acme"]["mixed.csv"] == (errors[:2], 3)
     assert contacts(settings, ACME)[0]["points"] == 2
 
 

@@ -75,7 +75,7 @@ def test_purge_deletes_logs_and_keeps_the_name(files: Path) -> None:
 
     with store.open_store(settings.db_path, read_only=True) as con:
         log = {(row["name"], row["location"]): row for row in store.deletion_log(con, "northwind")}
-        ledger = {row["name"]: row for row in store.client_files(con, "northwind")}
+        ledger = {row["name"]: row for row in store.client_files(con, ["northwind"])["northwind"]}
     assert set(log) == {("old.csv", "sftp"), ("old.csv", "staging"), ("upload.tmp", "sftp")}
     assert log[("old.csv", "staging")]["sha256"] == ledger["old.csv"]["sha256"] is not None
     assert log[("old.csv", "sftp")]["received_at"] == NOW - timedelta(days=40)

@@ -12,26 +12,14 @@ from pathlib import Path
 from flows.cli import main
 from tasks import store
 from tasks.settings import load_settings
-
-HOLD_WRITER = """
-import sys, time
-from pathlib import Path
-from datetime import datetime, UTC
-from tasks import store
-with store.open_store(Path(sys.argv[1])) as con:
-    store.record_arrival(con, client="northwind", name="held.csv", status="staged", size=3,
-                         mtime=datetime.now(UTC), received_at=datetime.now(UTC), sha256="ab")
-    print("holding", flush=True)
-    time.sleep(float(sys.argv[2]))
-"""
+from tests.writers import hold_store
 
 
 def test_status_waits_for_a_writer_instead_of_failing(home: Path, capsys: object) -> None:
     db = load_settings().db_path
     with store.open_store(db):
         pass  # the file exists, as after a first sync
-    writer = subprocess.Popen([sys.executable, "-c", HOLD_WRITER, str(db), "1.5"], stdout=subprocess.PIPE, text=True)
-    assert writer.stdout is not None and writer.stdout.readline().strip() == "holding"
+    writer = hold_store(db, 1.5)
     started = time.monotonic()
     assert main(["status", "--json", "--client", "northwind"]) == 0
     waited = time.monotonic() - started

@@ -46,7 +46,7 @@ def run_sync(client: str, now: datetime | None = None, only_names: set[str] | No
 def files(client: str) -> dict[str, dict[str, Any]]:
     """The client's rows as `status` sees them, by name (the latest row per name)."""
     with store.open_store(load_settings().db_path, read_only=True) as con:
-        rows = store.client_files(con, client)
+        rows = store.client_files(con, [client])[client]
     return {row["name"]: row for row in reversed(rows)}
 
 
@@ -184,7 +184,7 @@ def test_reupload_under_a_used_name_is_ignored_and_recorded_once(asyncssh_target
         assert [f.outcome for f in result.files] == ["ignored"]
     assert count("SELECT count(*) FROM ignored WHERE client = ?", ["contoso"]) == 1
     with store.open_store(load_settings().db_path, read_only=True) as con:
-        rows = store.client_files(con, "contoso")
+        rows = store.client_files(con, ["contoso"])["contoso"]
     assert sorted(r["status"] for r in rows) == ["ignored", "staged"]
     ignored = next(r for r in rows if r["status"] == "ignored")
     assert f"already received on {first:%Y-%m-%d %H:%M} UTC" in ignored["reason"]

@@ -1,0 +1,119 @@
+"""Wall time of the real `sftp-import --help` and `sftp-import status` with 1,000 contracts.
+
+Builds a clients folder (copies of examples/clients/northwind.yaml with new ids) and a store
+(ledger rows, waiting files, ignored re-uploads and row errors for every tenth client) in a temp
+folder, then runs the installed command as a subprocess, interleaved, and prints medians.
+`status (contracts changed)` touches one contract before each run, so the contracts are parsed
+again (a cold contracts cache). Run: `.venv/bin/python -m bench.bench_cli [--contracts 1000] [--runs 7]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tasks import store
+from tasks.errors import RowError
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "examples" / "clients" / "northwind.yaml"
+COMMAND = Path(sys.executable).with_name("sftp-import")  # the entry point installed in this venv
+NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+
+def make_contracts(clients_dir: Path, count: int) -> list[str]:
+    """`count` copies of northwind's contract with ids client-0000…; returns the ids."""
+    template = TEMPLATE.read_text(encoding="utf-8")
+    clients_dir.mkdir()
+    ids = [f"client-{i:04d}" for i in range(count)]
+    for client in ids:
+        (clients_dir / f"{client}.yaml").write_text(template.replace("id: northwind", f"id: {client}"), "utf-8")
+    return ids
+
+
+def fill_store(db: Path, clients: list[str]) -> None:
+    """Ledger rows for every tenth client (see `add_files`), through the store's own functions."""
+    with store.open_store(db) as con:
+        for client in clients[::10]:
+            add_files(con, client)
+
+
+def add_files(con: Any, client: str) -> None:
+    """3 imported files (30 row errors each), 1 staged, 1 rejected, 1 waiting and 1 ignored re-upload."""
+    names = [f"contacts-{day}.csv" for day in range(4)]
+    arrivals = [{"name": name, "status": "staged", "size": 1000, "mtime": NOW, "sha256": name} for name in names]
+    arrivals.append({"name": "notes.pdf", "status": "rejected", "size": 5, "mtime": NOW, "reason": "not accepted"})
+    store.record_arrivals(con, client, NOW - timedelta(days=1), arrivals)
+    for name in names[:3]:
+        store.record_file_result(
+            con,
+            client=client,
+            name=name,
+            status="imported",
+            reason=None,
+            run_id=f"{client}-{name}",
+            imported_at=NOW,
+            format="csv",
+            encoding="utf-8",
+            delimiter=",",
+            warnings=[],
+            stats={"rows_read": 500, "rows_imported": 470, "rows_rejected": 30},
+            read_seconds=0.1,
+            upsert_seconds=0.1,
+        )
+        store.record_row_errors(con, client, name, [RowError(line, "Amount", "not a decimal") for line in range(2, 32)])
+    store.record_waiting(con, client, "late.csv", 10, NOW, NOW)
+    store.record_ignored(con, client, names[0], 999, NOW, NOW, "name already used")
+
+
+def wall(args: list[str], env: dict[str, str], before: Callable[[], None] | None = None) -> float:
+    """Seconds one run of the command takes (it must succeed); `before` runs first, untimed."""
+    if before is not None:
+        before()
+    started = time.perf_counter()
+    subprocess.run([str(COMMAND), *args], env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    """Build the folder and the store, time each case interleaved, print the medians."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--contracts", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=7)
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-cli-") as folder:
+        clients_dir, home = Path(folder, "clients"), Path(folder, "home")
+        clients = make_contracts(clients_dir, options.contracts)
+        fill_store(home / "store.duckdb", clients)
+        env = {**os.environ, "SFTP_IMPORT_HOME": str(home), "SFTP_IMPORT_CLIENTS_DIR": str(clients_dir)}
+        touched = clients_dir / f"{clients[-1]}.yaml"
+
+        def touch() -> None:
+            os.utime(touched, ns=(time.time_ns(), time.time_ns()))
+
+        cases: dict[str, tuple[list[str], Callable[[], None] | None]] = {
+            "--help": (["--help"], None),
+            "status": (["status"], None),
+            "status (contracts changed)": (["status"], touch),
+        }
+        first = wall(["status"], env)  # a fresh home: whatever is cached is built here
+        times: dict[str, list[float]] = {label: [] for label in cases}
+        for _ in range(options.runs):
+            for label, (args, before) in cases.items():
+                times[label].append(wall(args, env, before))
+        print(f"sftp-import with {options.contracts} contracts, median of {options.runs} runs (wall):")
+        print(f"  {'status (first run)':28} {first * 1000:6.0f} ms")
+        for label, seconds in times.items():
+            print(f"  {label:28} {statistics.median(seconds) * 1000:6.0f} ms  (min {min(seconds) * 1000:.0f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The resident Prefect server: a flow command starts it once, the next reuses it; stale pid; stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deployments import local, server
+from tests.importing import stage_bytes
+
+CSV = (
+    b"Email,First Name,Last Name,Account ID,Purchase Date,Amount,Segment\n"
+    b"ada@example.com,Ada,Lo,007,01/02/2026,1.5,SMB\n"
+)
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(local.BIN / "sftp-import"), *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_resident_server_is_started_once_reused_replaced_when_stale_and_stopped(home: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}  # no PREFECT_API_URL
+    env["SFTP_IMPORT_PREFECT_PORT"] = str(server.free_port())
+    try:
+        assert _cli(env, "server", "status").returncode == 3
+
+        from tasks.settings import load_settings
+
+        stage_bytes(load_settings(), "northwind", "monday.csv", CSV)
+        first = _cli(env, "import", "--client", "northwind", "--now")  # the server is down: the command starts it
+        assert first.returncode == 0, first.stderr
+        assert "started the resident Prefect server" in first.stderr and "monday.csv: imported" in first.stdout
+        running = server.running(home)
+        assert running is not None and server.healthy(running.url)
+
+        stage_bytes(load_settings(), "northwind", "tuesday.csv", CSV.replace(b"ada@", b"bob@"))
+        second = _cli(env, "import", "--client", "northwind", "--now")  # reused: no second server
+        assert second.returncode == 0, second.stderr
+        assert "started" not in second.stderr and "tuesday.csv: imported" in second.stdout
+        assert server.running(home) == running
+        again = _cli(env, "server", "start")
+        assert "already running" in again.stdout and str(running.pid) in again.stdout
+        flow_runs = httpx.post(f"{running.url}/flow_runs/filter", json={}, timeout=10).json()
+        assert len([run for run in flow_runs if run["name"].startswith("import-northwind-")]) == 2  # seen in its UI
+
+        os.killpg(running.pid, signal.SIGKILL)  # a kill -9 leaves a stale record behind
+        while server.running(home) is not None:
+            time.sleep(0.1)
+        stale = _cli(env, "server", "status")
+        assert stale.returncode == 3 and f"stale record: pid {running.pid} is gone" in stale.stdout
+        replaced = _cli(env, "server", "start")
+        assert replaced.returncode == 0 and "Prefect server started" in replaced.stdout
+        renewed = server.running(home)
+        assert renewed is not None and renewed.pid != running.pid and server.healthy(renewed.url)
+
+        stopped = _cli(env, "server", "stop")
+        assert f"stopped (pid {renewed.pid})" in stopped.stdout
+        assert server.running(home) is None and not server.healthy(renewed.url)
+        assert "no Prefect server running" in _cli(env, "server", "status").stdout
+    finally:
+        server.stop(home)
