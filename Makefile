@@ -6,10 +6,10 @@ PY := $(VENV)/bin/python
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export SFTP_IMPORT_CODE_DIR := $(CURDIR)
 
-.PHONY: help install test test-fast lint fmt demo bench bench-peak ui deploy worker server clean
+.PHONY: help install test test-fast lint fmt demo screenshots bench bench-peak ui deploy worker server clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -40,11 +40,15 @@ clean: ## stop the demo's Prefect server, remove the venv and the demo's state
 demo: install ## the main job on embedded defaults: SFTP server, sample clients, sync, import, status
 	$(PY) -m demo.run
 
-bench: install ## benchmarks (figures printed): readers, sync pass (plain + flow), import into a 1M-contact store
+screenshots: demo ## the README's screenshot of the ops overview (docs/overview.png): the demo's UI in Debian's Chromium
+	$(PY) -m demo.screenshots
+
+bench: install ## benchmarks (figures printed): readers, sync pass (plain + flow), import into a 1M-contact store, UI at 1,000 clients
 	$(PY) -m bench.bench_readers
 	$(PY) -m bench.bench_sync --flow
 	$(PY) -m bench.bench_import
 	$(PY) -m bench.bench_cli
+	$(PY) -m bench.bench_ui
 
 bench-peak: install ## the peak: 1,000 clients due the same minute on a real server and one process worker (~10 min)
 	$(PY) -m bench.bench_peak

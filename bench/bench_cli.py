@@ -1,10 +1,14 @@
-"""Wall time of the real `sftp-import --help` and `sftp-import status` with 1,000 contracts.
+"""Wall time of the real `sftp-import` commands with 1,000 contracts: `--help`, `status`, and two
+flow commands on the home's resident Prefect server: `import --client X --now` of one small staged
+file and `sync --client X` with nothing new (10 known files on the embedded SFTP server).
 
 Builds a clients folder (copies of examples/clients/northwind.yaml with new ids) and a store
 (ledger rows, waiting files, ignored re-uploads and row errors for every tenth client) in a temp
-folder, then runs the installed command as a subprocess, interleaved, and prints medians.
-`status (contracts changed)` touches one contract before each run, so the contracts are parsed
-again (a cold contracts cache). Run: `.venv/bin/python -m bench.bench_cli [--contracts 1000] [--runs 7]`.
+folder, starts the resident server (untimed, as it runs all day), then runs the installed command
+as a subprocess, interleaved, and prints medians. `status (contracts changed)` touches one contract
+before each run, so the contracts are parsed again (a cold contracts cache); `import` stages a new
+one-row file before each run (untimed).
+Run: `.venv/bin/python -m bench.bench_cli [--contracts 1000] [--runs 7]`.
 """
 
 from __future__ import annotations
@@ -21,12 +25,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from demo.sftp_server import running_server
+from deployments import server
 from tasks import store
 from tasks.errors import RowError
+from tasks.importer import staged_url
+from tasks.settings import load_settings
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "examples" / "clients" / "northwind.yaml"
 COMMAND = Path(sys.executable).with_name("sftp-import")  # the entry point installed in this venv
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+CSV = (
+    b"Email,First Name,Last Name,Account ID,Purchase Date,Amount,Segment\n"
+    b"{n}@example.com,Ada,Lo,007,01/02/2026,1.5,SMB\n"
+)
 
 
 def make_contracts(clients_dir: Path, count: int) -> list[str]:
@@ -74,6 +86,18 @@ def add_files(con: Any, client: str) -> None:
     store.record_ignored(con, client, names[0], 999, NOW, NOW, "name already used")
 
 
+def stage_one(client: str, number: int) -> None:
+    """A staged one-row file with its ledger row, as the sync leaves it."""
+    settings = load_settings()  # this process's environment names the benchmark's home
+    name = f"one-{number}.csv"
+    data = CSV.replace(b"{n}", str(number).encode())
+    path = Path(staged_url(settings, client, name))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    with store.open_store(settings.db_path) as con:
+        store.record_arrivals(con, client, NOW, [{"name": name, "status": "staged", "size": len(data), "mtime": NOW}])
+
+
 def wall(args: list[str], env: dict[str, str], before: Callable[[], None] | None = None) -> float:
     """Seconds one run of the command takes (it must succeed); `before` runs first, untimed."""
     if before is not None:
@@ -90,11 +114,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     options = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as folder:
-        clients_dir, home = Path(folder, "clients"), Path(folder, "home")
+        clients_dir, home, sftp_root = Path(folder, "clients"), Path(folder, "home"), Path(folder, "sftp")
         clients = make_contracts(clients_dir, options.contracts)
         fill_store(home / "store.duckdb", clients)
-        env = {**os.environ, "SFTP_IMPORT_HOME": str(home), "SFTP_IMPORT_CLIENTS_DIR": str(clients_dir)}
+        importer, syncer = clients[1], clients[2]
+        (sftp_root / syncer).mkdir(parents=True)
+        for day in range(10):
+            (sftp_root / syncer / f"known-{day}.csv").write_bytes(CSV.replace(b"{n}", b"k"))
+            os.utime(sftp_root / syncer / f"known-{day}.csv", (time.time() - 3600, time.time() - 3600))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}  # the resident server
+        env |= {"SFTP_IMPORT_HOME": str(home), "SFTP_IMPORT_CLIENTS_DIR": str(clients_dir)}
+        os.environ.update(env)
         touched = clients_dir / f"{clients[-1]}.yaml"
+        staged = iter(range(1_000_000))
 
         def touch() -> None:
             os.utime(touched, ns=(time.time_ns(), time.time_ns()))
@@ -103,12 +135,24 @@ def main() -> None:
             "--help": (["--help"], None),
             "status": (["status"], None),
             "status (contracts changed)": (["status"], touch),
+            "import, one small file": (
+                ["import", "--client", importer, "--now"],
+                lambda: stage_one(importer, next(staged)),
+            ),
+            "sync, nothing new": (["sync", "--client", syncer], None),
         }
-        first = wall(["status"], env)  # a fresh home: whatever is cached is built here
-        times: dict[str, list[float]] = {label: [] for label in cases}
-        for _ in range(options.runs):
-            for label, (args, before) in cases.items():
-                times[label].append(wall(args, env, before))
+        with running_server(sftp_root, Path(folder, "sftp-state")) as sftp:
+            env |= sftp.env()
+            first = wall(["status"], env)  # a fresh home: whatever is cached is built here
+            server.start(home, port=server.free_port())
+            try:
+                wall(["sync", "--client", syncer], env)  # the 10 files become known
+                times: dict[str, list[float]] = {label: [] for label in cases}
+                for _ in range(options.runs):
+                    for label, (args, before) in cases.items():
+                        times[label].append(wall(args, env, before))
+            finally:
+                server.stop(home)
         print(f"sftp-import with {options.contracts} contracts, median of {options.runs} runs (wall):")
         print(f"  {'status (first run)':28} {first * 1000:6.0f} ms")
         for label, seconds in times.items():

@@ -35,7 +35,6 @@ def main() -> None:
 
     from schemas.samples import write_rows
     from tasks import importer, store
-    from tasks.merge import merge_rows
     from tasks.settings import load_settings
     from tests.importing import make_contract, stage_bytes
 
@@ -60,7 +59,7 @@ def main() -> None:
         }
 
     started = time.perf_counter()
-    seed = merge_rows(pd.DataFrame([record(i, 0) for i in range(PER_CLIENT)]), target).rows
+    seed = pd.DataFrame([record(i, 0) for i in range(PER_CLIENT)]).assign(_line=range(2, PER_CLIENT + 2))
     with store.open_store(settings.db_path) as con:
         for contract in contracts:
             with store.transaction(con):
@@ -92,7 +91,7 @@ def main() -> None:
     print(f"  per file: {wall / FILES:.3f} s; upsert {upsert / FILES * 1000:.0f} ms; new {new:,}, updated {updated:,}")
 
     # the floor: a plain INSERT of the same 5,000 typed rows into a fresh table of the same client layout
-    merged = merge_rows(pd.DataFrame([record(i, 99) for i in range(ROWS)]), target).rows
+    merged = pd.DataFrame([record(i, 99) for i in range(ROWS)]).assign(_line=range(2, ROWS + 2))
     floor = make_contract("floor", FIELDS)
     with store.open_store(settings.db_path) as con:
         store.ensure_contacts_table(con, floor)

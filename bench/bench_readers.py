@@ -1,7 +1,7 @@
 """Read + validate a generated 5,000-row file of each format through parse_file; print the time per format.
 
 Also times the two candidate XLSX readers on the same workbook (raw cell reading only), the
-numbers behind the choice of python-calamine in tasks/readers/excel.py. Run: .venv/bin/python bench/bench_readers.py"""
+numbers behind the choice of python-calamine in tasks/formats/excel.py. Run: .venv/bin/python bench/bench_readers.py"""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ from openpyxl import load_workbook
 from python_calamine import CalamineWorkbook
 
 from schemas.contract import load_contracts
-from schemas.samples import Format, Record, write_rows
+from schemas.samples import Record, write_rows
+from tasks.formats import writable
 from tasks.validate import parse_file
 
 ROWS = 5000
-FORMATS: tuple[Format, ...] = ("csv", "xlsx", "xml")
 CONTRACT = load_contracts(Path(__file__).parents[1] / "examples" / "clients")["northwind"]
 
 
@@ -70,7 +70,7 @@ def as_xls(xlsx: bytes) -> bytes | None:
 
 def main() -> None:
     contacts = records()
-    files: dict[str, bytes] = {fmt: write_rows(CONTRACT, contacts, fmt) for fmt in FORMATS}
+    files: dict[str, bytes] = {fmt: write_rows(CONTRACT, contacts, fmt) for fmt in writable()}
     xls = as_xls(files["xlsx"])
     if xls is None:
         print("xls: skipped (LibreOffice's soffice is not installed)")

@@ -3,8 +3,9 @@
 An embedded SFTP server (asyncssh, chrooted to .demo/sftp) holds the folders of the example
 clients (examples/clients); each client uploads its sample files and a few bad ones over SFTP; the
 `hourly-sync` flow stages them; a `daily-import` flow per client imports everything received so far;
-then `status` is printed. The flows run on the demo home's resident Prefect server (started when it
-is not running, and left running: its UI shows the runs and artifacts, `make ui` prints where).
+then `status` and the ops overview are printed. The flows run on the demo home's resident Prefect
+server (started when it is not running, and left running: its UI shows the runs and artifacts, the
+overview among them; `make ui` prints where).
 State under .demo/ is reset on every run, except the Prefect server and its history.
 """
 
@@ -37,6 +38,7 @@ def main() -> None:
     from demo.uploads import demo_uploads
     from deployments.server import prefect_home, use_server
     from schemas.contract import load_contracts
+    from tasks.overview import OVERVIEW_KEY, TODAY_KEY, build_overview
     from tasks.settings import load_settings
     from tasks.sftp import connect
     from tasks.status import render_table, status_report
@@ -65,8 +67,6 @@ def main() -> None:
         started = use_server(settings.home, settings.prefect_port)
         if started is not None:
             print(f"Started the resident Prefect server {started.ui} (log {started.log}); it keeps running.")
-        from prefect import tags
-
         from flows.daily_import import daily_import
         from flows.hourly_sync import hourly_sync
 
@@ -74,15 +74,17 @@ def main() -> None:
         hourly_sync()
         for client in contracts:
             print(f"Running the daily-import flow for {client} (everything received so far) …")
-            with tags(f"client:{client}"):
-                daily_import(client=client, now=True)
+            daily_import(client=client, now=True)
 
     print("\n" + render_table(status_report(settings, contracts, datetime.now(UTC))))
     print("Full row errors: sftp-import errors --client northwind --file northwind-with-bad-rows.csv")
     print("Contacts:        sftp-import export --client northwind --format csv")
     print(f"(with SFTP_IMPORT_HOME={settings.home} SFTP_IMPORT_CLIENTS_DIR={settings.clients_dir})")
     ui = os.environ["PREFECT_API_URL"].removesuffix("/api")
+    print("\n" + build_overview(settings, contracts, datetime.now(UTC), ui, [])[1])
     print(f"The Prefect UI with these runs and artifacts: {ui} (artifacts: {ui}/artifacts)")
+    print(f"Ops overview, every client, those needing attention first: {ui}/artifacts/key/{OVERVIEW_KEY}")
+    print(f"Today across the platform (the text above): {ui}/artifacts/key/{TODAY_KEY}")
 
 
 if __name__ == "__main__":

@@ -15,10 +15,11 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 
-from flows.daily_import import client_import, current_contracts
+from flows.daily_import import import_and_overview
 from flows.retrying import retry_unless
+from flows.shared import current_contracts, tag_run
 from schemas.contract import Contract
-from tasks import report, sftp, store, sync
+from tasks import alerts, report, sftp, store, sync
 from tasks.settings import load_settings
 
 
@@ -67,6 +68,7 @@ def check_and_sync(client: str, files: list[str]) -> list[str]:
     if missing and not problems:
         with sftp.connect(settings.sftp) as connection:
             result = sync.sync_client(connection, settings, contract, datetime.now(UTC), only_names=missing)
+        alerts.emit(alerts.sync_alerts(result))
         outcomes = {f.name: f for f in result.files}
         for name in sorted(missing):
             outcome = outcomes.get(name)
@@ -91,11 +93,12 @@ def _run_name() -> str:
 @flow(name="backfill", flow_run_name=_run_name)
 def backfill(client: str, files: list[str]) -> dict[str, Any]:
     """Import the named files of a client now; refuses (Failed, with the reasons) rather than half-doing it."""
+    tag_run("backfill", client)
     started_at = datetime.now(UTC)
     names = check_and_sync(client, files)
     contract = _contract(client)
     progress = report.start_progress(client, len(names))
-    result = client_import(contract, started_at)(contract, names, "backfill", None, started_at, progress)
+    result = import_and_overview(contract, started_at, names, "backfill", None, started_at, progress)
     get_run_logger().info("backfill of %s: %s", client, result.totals)
     return {
         "client": client,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from tasks import formats
 from tasks.settings import Settings, load_settings
 
 if TYPE_CHECKING:  # pydantic is imported by the commands that read contracts, not by `--help`
@@ -98,12 +99,9 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     _contracts(settings, args.client)  # an unknown client fails here, before Prefect is imported
     _prefect_ready(settings)
-    from prefect import tags
-
     from flows.backfill import backfill
 
-    with tags(f"client:{args.client}"):
-        state: Any = backfill(client=args.client, files=args.file, return_state=True)
+    state: Any = backfill(client=args.client, files=args.file, return_state=True)  # the run tags itself
     if not state.is_completed():
         print(f"backfill refused or failed: {state.message}", file=sys.stderr)
         return 1
@@ -137,12 +135,9 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     _contracts(settings, args.client)  # an unknown client fails here, before Prefect is imported
     _prefect_ready(settings)
-    from prefect import tags
-
     from flows.daily_import import daily_import
 
-    with tags(f"client:{args.client}"):
-        state: Any = daily_import(client=args.client, now=args.now, return_state=True)
+    state: Any = daily_import(client=args.client, now=args.now, return_state=True)  # the run tags itself
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, dict):
         print(f"import failed: {state.message}", file=sys.stderr)
@@ -247,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = add("sample", cmd_sample, "write a client's sample file, made from its contract")
     sample.add_argument("--client", required=True)
-    sample.add_argument("--format", choices=("csv", "xlsx", "xml"), required=True)
+    sample.add_argument("--format", choices=formats.writable(), required=True)
     sample.add_argument("-o", "--output", help="the file to write (default: <client>-sample.<format>)")
 
     sync = add("sync", cmd_sync, "copy complete new files from every client's SFTP folder to staging (hourly-sync)")

@@ -11,30 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from itertools import count
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from prefect import flow, task
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run, task_run
+from prefect.states import State
 from prefect.tasks import Task
 
-from flows.retrying import retry_only_on
-from schemas.contract import Contract, cached_contracts
-from tasks import importer, report, store
+from flows.client_results import record_written
+from flows.shared import RETRY_ON_IO, current_contracts, failed_imports, scheduled_time, tag_run, update_overview_task
+from schemas.contract import Contract
+from tasks import alerts, importer, report, results, store
 from tasks.importer import ClientImport, FileOutcome
 from tasks.settings import load_settings
 
-RETRY_ON_IO = retry_only_on(OSError)  # staging or the store unreachable; never a bug or bad data
 READ_WAIT_SECONDS = 60.0  # a read-only open waits this long for another process's writer to let go
-
-
-def current_contracts() -> dict[str, Contract]:
-    """The contracts of the clients folder, parsed again only when one of its files changed."""
-    settings = load_settings()
-    return cached_contracts(settings.clients_dir, settings.home)
 
 
 def _contract(client: str) -> Contract:
@@ -43,12 +39,6 @@ def _contract(client: str) -> Contract:
     if client not in contracts:
         raise ValueError(f"unknown client {client!r}")
     return contracts[client]
-
-
-def scheduled_time(scheduled_for: datetime | None = None) -> datetime:
-    """The run's reference time: the parameter, else the run's scheduled start, else now (UTC if naive)."""
-    when = scheduled_for or flow_run.scheduled_start_time or datetime.now(UTC)
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def import_cutoff(contract: Contract, scheduled_for: datetime | None, now: bool) -> datetime | None:
@@ -85,17 +75,21 @@ def import_client_task(
     started_at: datetime,
     progress: UUID | None = None,
 ) -> ClientImport:
-    """One client's import (`importer.import_client`: one hold of the store lock), then its artifacts.
+    """One client's import (`importer.import_client`: one hold of the store lock), then its artifacts and
+    its result documents (written into its folder, `written`; the flow records them).
 
-    `progress`: a progress artifact moved as each file commits (the single-client flow's)."""
+    `progress`: a progress artifact moved as each file commits (the single-client flow's). A file's
+    alerts go out as it commits: exactly once, even when a retry finds it committed."""
     done = count(1)
+    settings = load_settings()
 
     def moved(outcome: FileOutcome) -> None:
+        alerts.emit(alerts.import_alerts(outcome, settings.alert_rejected_share))
         if progress is not None:
             report.update_progress(progress, contract.id, next(done), len(names))
 
     result = importer.import_client(
-        load_settings(),
+        settings,
         contract,
         names,
         run_id=str(task_run.id),
@@ -105,7 +99,7 @@ def import_client_task(
         on_commit=moved,
     )
     report.publish_reports(result.report)
-    return result
+    return replace(result, written=results.publish(settings, contract, result.documents))  # lock released
 
 
 def client_import(contract: Contract, scheduled: datetime) -> Task[..., ClientImport]:
@@ -114,17 +108,38 @@ def client_import(contract: Contract, scheduled: datetime) -> Task[..., ClientIm
     return import_client_task.with_options(task_run_name=f"import-{contract.id}-{day}", tags={f"client:{contract.id}"})
 
 
+def import_and_overview(
+    contract: Contract,
+    scheduled: datetime,
+    names: list[str],
+    kind: str,
+    cutoff: datetime | None,
+    started_at: datetime,
+    progress: UUID,
+) -> ClientImport:
+    """One client's import task, then the ops overview (recording the import when it failed).
+
+    Returns the import's result; a failed import raises its error after the overview shows it."""
+    run = client_import(contract, scheduled)
+    state = cast("State[ClientImport]", run(contract, names, kind, cutoff, started_at, progress, return_state=True))
+    if state.is_completed():
+        record_written(state.result().written)
+    update_overview_task.submit(failed_imports({contract.id: state}, kind, {contract.id: cutoff}, started_at)).wait()
+    if not state.is_completed():
+        alerts.emit([alerts.run_failed(contract.id, kind, state.message or "failed")])
+    return state.result()
+
+
 @flow(name="daily-import", flow_run_name=run_name)
 def daily_import(client: str, scheduled_for: datetime | None = None, now: bool = False) -> dict[str, Any]:
     """Import the client's files received before its cut-off (`now`: everything received so far)."""
+    tag_run("import", client)
     started_at = datetime.now(UTC)
     contract = _contract(client)
     cutoff = import_cutoff(contract, scheduled_for, now)
     due = files_due_task({client: cutoff})[client]
     progress = report.start_progress(client, len(due))
-    result = client_import(contract, scheduled_time(scheduled_for))(
-        contract, due, "daily", cutoff, started_at, progress
-    )
+    result = import_and_overview(contract, scheduled_time(scheduled_for), due, "daily", cutoff, started_at, progress)
     return {
         "client": client,
         "run_id": result.run_id,

@@ -6,7 +6,11 @@ One pass opens the store for writing (and takes its writer lock) once, however m
    store access, retrying transient SFTP errors with backoff, and returns its ledger changes;
 3. one task writes every client's changes in one write session, one transaction per client (one
    client's bad data cannot block the others), then reads the upload reports of the clients it
-   changed before letting go of the store.
+   changed and the result documents due before letting go of the store;
+4. one task per client with due documents writes them into its `results/` folder, and one short
+   write session records them written (a write that failed stays due for the next pass).
+The per-client task also checks each file it stages (the pickup check) and writes the client's
+`samples/` folder when its contract changed since it was last written.
 
 A client's failure (SFTP or its ledger write) is reported in the flow's result and never stops the
 other clients; the flow ends Failed only when a client failed, after all clients ran. A client
@@ -16,19 +20,24 @@ the next pass.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
+from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
+from flows.client_results import record_written, write_results_task
 from flows.retrying import retry_unless
+from flows.shared import scheduled_time, tag_run, update_overview_task
 from schemas.contract import Contract, load_contracts
-from tasks import report, sftp, store, sync
+from tasks import alerts, report, samples_folder, sftp, store, sync
+from tasks.results import Document, pending_documents
 from tasks.settings import load_settings
 
 # errors that another attempt a few seconds later cannot fix
@@ -37,11 +46,25 @@ PERMANENT_ERRORS = (sftp.SftpConfigError, sftp.HostKeyRejected, FileNotFoundErro
 SYNC_WORKERS = 8
 
 
+@dataclass(frozen=True)
+class PassState:
+    """What a pass reads first: each client's ledger, the contract its samples follow, documents still due."""
+
+    ledgers: dict[str, store.ClientLedger]
+    samples: dict[str, str]  # client -> digest of the contract its samples folder was written from
+    results_due: set[str]  # clients with a result document a failed write left due
+
+
 @task(name="read-ledger", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5.0, 20.0])
-def read_ledger_task(clients: list[str]) -> dict[str, store.ClientLedger]:
-    """Every client's names and waiting files, in one read-only session (retried while a writer holds the file)."""
+def read_ledger_task(clients: list[str]) -> PassState:
+    """Every client's names, waiting files, samples and due results, in one read-only session (retried
+    while a writer holds the file)."""
     with store.open_store(load_settings().db_path, read_only=True) as con:
-        return store.sync_ledgers(con, clients)
+        return PassState(
+            store.sync_ledgers(con, clients),
+            store.samples_digests(con, clients),
+            store.clients_with_pending_results(con, clients),
+        )
 
 
 @task(
@@ -52,48 +75,76 @@ def read_ledger_task(clients: list[str]) -> dict[str, store.ClientLedger]:
     retry_condition_fn=retry_unless(*PERMANENT_ERRORS),
     cache_policy=NO_CACHE,  # a sync must always look at the server
 )
-def sync_client_task(contract: Contract, ledger: store.ClientLedger) -> sync.ClientSyncResult:
-    """Connect, list, classify and copy one client's files (no store access); its outcomes and ledger changes."""
+def sync_client_task(contract: Contract, ledger: store.ClientLedger, samples: str | None) -> sync.ClientSyncResult:
+    """Connect, list, classify, copy and check one client's files, and write its samples folder when its
+    contract changed since `samples` (no store access); its outcomes and ledger changes."""
     settings = load_settings()
     result = sync.ClientSyncResult(contract.id, datetime.now(UTC))
     with sftp.connect(settings.sftp) as connection:
         sync.collect(connection, settings, contract, ledger, result)
+        written = samples_folder.refresh(connection, contract, samples)
+    if written is not None:
+        result.changes.append(sync.SamplesWritten(written))
     get_run_logger().info("%s: %s", contract.id, result.summary())
     return result
 
 
 @task(name="write-ledger", cache_policy=NO_CACHE)
 def write_ledger_task(
-    results: list[sync.ClientSyncResult], contracts: dict[str, Contract]
-) -> tuple[dict[str, str], report.Reports]:
-    """In one write session: each client's changes in its own transaction, then the changed clients' reports.
+    results: list[sync.ClientSyncResult], contracts: dict[str, Contract], results_due: set[str]
+) -> tuple[dict[str, str], report.Reports, dict[str, list[Document]]]:
+    """In one write session: each client's changes in its own transaction, then the changed clients'
+    reports and every due result document.
 
-    Returns the clients whose write failed (id -> error) and the reports to publish; with nothing to
-    write, opens nothing and returns nothing."""
+    Returns the clients whose write failed (id -> error), the reports to publish and the documents to
+    write; with nothing to write, opens nothing for writing (only to read documents left due)."""
     settings = load_settings()
     to_write = [r for r in results if r.changes]
-    if not to_write:
-        return {}, {}  # a quiet hour: the store is not opened for writing at all
+    if not to_write:  # a quiet hour: the store is not opened for writing at all
+        if not results_due:
+            return {}, {}, {}
+        with store.open_store(settings.db_path, read_only=True) as con:
+            due = {client: contracts[client] for client in results_due}
+            return {}, {}, pending_documents(con, due, settings.retention_days)
     with store.open_store(settings.db_path) as con:
         failed = sync.write_all(con, to_write)
         changed = {r.client: contracts[r.client] for r in to_write if r.client not in failed}
-        return failed, report.read_reports(con, changed, datetime.now(UTC)) if changed else {}
+        reports = report.read_reports(con, changed, datetime.now(UTC)) if changed else {}
+        return failed, reports, pending_documents(con, contracts, settings.retention_days)
+
+
+def write_results(contracts: dict[str, Contract], documents: dict[str, list[Document]]) -> None:
+    """Each client's due documents into its folder (a task per client, at once), then recorded written."""
+    futures = [write_results_task.submit(contracts[cid], quote(docs)) for cid, docs in documents.items()]  # type: ignore[call-overload]
+    written = [f.result(raise_on_failure=False) for f in futures]
+    record_written([key for keys in written if isinstance(keys, list) for key in keys])
+
+
+def _run_name() -> str:
+    """`sync-2026-12-01-0605` (the run's scheduled UTC time), or `sync-northwind-2026-12-01-0605` for one client."""
+    client = flow_run.parameters.get("client")
+    return f"sync-{client + '-' if client else ''}{scheduled_time().astimezone(UTC):%Y-%m-%d-%H%M}"
 
 
 # cast: TaskRunner is invariant in its future type, so Prefect's own runner does not match its annotation
-@flow(name="hourly-sync", task_runner=cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(SYNC_WORKERS)))
+@flow(
+    name="hourly-sync",
+    flow_run_name=_run_name,
+    task_runner=cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(SYNC_WORKERS)),
+)
 def hourly_sync(client: str | None = None) -> Any:
     """Sync every client (or one); returns {"clients": {id: summary}, "failed": {id: error}}."""
+    tag_run("sync", client)
     settings = load_settings()
     contracts = load_contracts(settings.clients_dir)
     if client is not None:
         if client not in contracts:
             raise ValueError(f"unknown client {client!r}; contracts: {', '.join(sorted(contracts))}")
         contracts = {client: contracts[client]}
-    ledgers = read_ledger_task(sorted(contracts))
+    state = read_ledger_task(sorted(contracts))
     # quote(): Prefect neither walks nor tracks these big arguments; the task gets the object itself
     futures = {
-        cid: sync_client_task.submit(contracts[cid], quote(ledgers[cid]))  # type: ignore[call-overload]
+        cid: sync_client_task.submit(contracts[cid], quote(state.ledgers[cid]), state.samples.get(cid))  # type: ignore[call-overload]
         for cid in sorted(contracts)
     }
     results: list[sync.ClientSyncResult] = []
@@ -105,9 +156,13 @@ def hourly_sync(client: str | None = None) -> Any:
             failed[cid] = f"{type(outcome).__name__}: {outcome}"
         else:
             results.append(outcome)
-    write_failed, reports = write_ledger_task(quote(results), contracts)  # type: ignore[call-overload]
+    write_failed, reports, documents = write_ledger_task(quote(results), contracts, state.results_due)  # type: ignore[call-overload]
     failed.update(write_failed)
+    write_results(contracts, documents)
+    alerts.emit(alert for result in results if result.client not in failed for alert in alerts.sync_alerts(result))
+    alerts.emit(alerts.run_failed(cid, "sync", error) for cid, error in failed.items())
     report.publish_reports(reports)
+    update_overview_task.submit().wait()
     summary = {"clients": {r.client: r.summary() for r in results if r.client not in failed}, "failed": failed}
     if failed:
         logger = get_run_logger()

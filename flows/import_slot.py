@@ -9,7 +9,8 @@ process-worker run), and the run is kept coarse so 1,000 clients in the same min
 - per client with files, ONE task (`import-<client>-<local date>`, tagged `client:<id>`) that
   parses without the lock and then holds it once for all its commits; THREADS of them run at once,
   so one client parses while another commits;
-- one progress artifact for the slot, moving as clients complete, and one summary artifact.
+- one progress artifact for the slot, moving as clients complete, and one summary artifact;
+- each client's task writes its result documents into its folder; one write records them all.
 A failing client fails alone; after all ran the slot run ends Failed naming the failed clients.
 """
 
@@ -25,8 +26,10 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.daily_import import client_import, current_contracts, files_due_task, scheduled_time
-from tasks import report
+from flows.client_results import record_written
+from flows.daily_import import client_import, files_due_task
+from flows.shared import current_contracts, failed_imports, scheduled_time, tag_run, update_overview_task
+from tasks import alerts, report
 
 THREADS = 4  # clients at once: one commits (the lock is global) while the others parse
 PROGRESS_EVERY_SECONDS = 2.0  # the slot's progress artifact moves at most this often
@@ -42,6 +45,7 @@ def _run_name() -> str:
 @flow(name="import-slot", flow_run_name=_run_name, task_runner=_RUNNER)
 def import_slot(slot: str, clients: list[str]) -> Any:
     """Import each client of the slot that has files due at the slot's scheduled time."""
+    tag_run("import")
     scheduled, started_at = scheduled_time(), datetime.now(UTC)
     contracts = current_contracts()
     failed = {client: "unknown client: no contract" for client in clients if client not in contracts}
@@ -64,9 +68,13 @@ def import_slot(slot: str, clients: list[str]) -> Any:
         if not future.state.is_completed():
             failed[client] = future.state.message or "failed"
     imported = [client for client in busy if client not in failed]
+    record_written([key for client in imported for key in futures[client].result().written])
+    states = {client: future.state for client, future in futures.items()}
+    update_overview_task.submit(failed_imports(states, "daily", cutoffs, started_at)).wait()
     idle = [client for client in cutoffs if not due[client]]
     report.publish_slot_summary(slot, report.slot_markdown(slot, f"{scheduled:%Y-%m-%d}", imported, idle, failed))
     summary = {"slot": slot, "clients": len(clients), "imported": len(imported), "idle": len(idle), "failed": failed}
+    alerts.emit(alerts.run_failed(client, "daily", message) for client, message in failed.items())
     if failed:  # a Failed state carries no data: Prefect turns a failed state's data into its exception
         for client, message in failed.items():
             get_run_logger().error("client %s: %s", client, message)

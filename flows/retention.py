@@ -14,6 +14,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from flows.retrying import retry_unless
+from flows.shared import tag_run
 from schemas.contract import Contract, load_contracts
 from tasks import report, retention, sftp
 from tasks.settings import load_settings
@@ -45,6 +46,7 @@ def _run_name() -> str:
 @flow(name="retention", flow_run_name=_run_name)
 def retention_flow(dry_run: bool = False, now: datetime | None = None) -> Any:
     """Purge every client; returns {"clients": {id: counts}, "failed": {id: error}}."""
+    tag_run("retention")
     settings = load_settings()
     moment = now or datetime.now(UTC)
     contracts = load_contracts(settings.clients_dir)

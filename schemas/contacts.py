@@ -1,134 +1,31 @@
-"""The pandera schema of a client's contacts, generated from its contract, and the typed value parsers.
+"""The pandera schema of a client's contacts, generated from its contract, and the typing of its cells.
 
 The schema checks the table of text cells a reader produced (columns named by the fields' `xml`
-names). Each type check calls the same parser that later types the valid rows, so what passes the
-check always converts; the parser's ValueError message is the client-facing reason."""
+names). Each type check calls the same parser (its type's, schemas/field_types.py) that later
+types the valid rows, so what passes the check always converts; the parser's ValueError message
+is the client-facing reason."""
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime
-from decimal import Decimal
 from functools import lru_cache
 
 import pandas as pd
 import pandera.pandas as pa
 
 from schemas.contract import Contract, ContractField
+from schemas.field_types import FIELD_TYPES, Value
 
-Value = str | int | bool | Decimal | date | datetime | None
-
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-INTEGER = re.compile(r"^[+-]?\d+$")
-DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$")
-BOOLEANS = {"true": True, "yes": True, "y": True, "1": True, "false": False, "no": False, "n": False, "0": False}
-MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS = 10, 28
 REQUIRED_CHECK = "required"
-FORMAT_WORDS = {"%d": "DD", "%m": "MM", "%Y": "YYYY", "%y": "YY", "%H": "hh", "%M": "mm", "%S": "ss", "%z": "+hh:mm"}
-
-
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the store's BIGINT range
-
-
-def _shown(text: str) -> str:
-    """A value quoted for a message, cut short so a long cell does not flood the report.
-
-    A value with an '@' (an email in a shifted column) is not repeated: messages reach logs and artifacts."""
-    if "@" in text:
-        return "The value (an email address?)"
-    return repr(text if len(text) <= 40 else text[:40] + "…")
-
-
-def human_format(fmt: str) -> str:
-    """A strptime format as a client reads it: %d/%m/%Y -> DD/MM/YYYY."""
-    for code, word in FORMAT_WORDS.items():
-        fmt = fmt.replace(code, word)
-    return fmt
-
-
-def _date(field: ContractField, text: str) -> date:
-    if ISO_DATE.match(text):
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            pass
-    if field.format:
-        try:
-            return datetime.strptime(text, field.format).date()
-        except ValueError:
-            pass
-    accepted = f"{human_format(field.format)} or YYYY-MM-DD" if field.format else "YYYY-MM-DD"
-    raise ValueError(f"{_shown(text)} is not a valid date; write it as {accepted}.")
-
-
-def _datetime(field: ContractField, text: str) -> datetime:
-    value: datetime | None = None
-    if ISO_DATETIME.match(text):
-        try:
-            value = datetime.fromisoformat(text)
-        except ValueError:
-            value = None
-    if value is None and field.format:
-        try:
-            value = datetime.strptime(text, field.format)
-        except ValueError:
-            value = None
-    if value is None:
-        accepted = f"{human_format(field.format)} or " if field.format else ""
-        raise ValueError(f"{_shown(text)} is not a valid date and time; write it as {accepted}YYYY-MM-DDThh:mm:ss.")
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-
-
-def _decimal(text: str) -> Decimal:
-    if not DECIMAL.match(text):
-        raise ValueError(f"{_shown(text)} is not a number; use digits and a dot for decimals (e.g. 1234.50).")
-    whole, _, fraction = text.lstrip("+-").partition(".")
-    if len(fraction) > MAX_FRACTION_DIGITS:
-        raise ValueError(
-            f"{_shown(text)} has {len(fraction)} decimal places; at most {MAX_FRACTION_DIGITS} are allowed."
-        )
-    if len(whole.lstrip("0")) > MAX_INTEGER_DIGITS:
-        raise ValueError(f"{_shown(text)} has more than {MAX_INTEGER_DIGITS} digits before the decimal point.")
-    return Decimal(text)
 
 
 def parse_value(field: ContractField, text: str) -> Value:
     """The typed value of one cell, None when empty; ValueError with the reason when it is invalid.
 
-    Strings are kept exactly as written; every other type is read with surrounding spaces trimmed."""
-    if field.type == "string":
-        return text or None
-    value = text.strip()
-    if not value:
-        return None
-    if field.type == "email":
-        if not EMAIL.match(value):
-            raise ValueError("Not a valid email address.")
-        return value
-    if field.type == "enum":
-        allowed = field.values or ()
-        for option in allowed:
-            if option.lower() == value.lower():
-                return option
-        raise ValueError(f"{_shown(value)} is not an allowed value; use one of: {', '.join(allowed)}.")
-    if field.type == "integer":
-        if not INTEGER.match(value):
-            raise ValueError(f"{_shown(value)} is not a whole number.")
-        number = int(value)
-        if not INT64_MIN <= number <= INT64_MAX:
-            raise ValueError(f"{_shown(value)} is too large; whole numbers go up to {INT64_MAX:,}.")
-        return number
-    if field.type == "boolean":
-        if value.lower() not in BOOLEANS:
-            raise ValueError(f"{_shown(value)} is not a yes/no value; use true/false, yes/no, y/n or 1/0.")
-        return BOOLEANS[value.lower()]
-    if field.type == "decimal":
-        return _decimal(value)
-    if field.type == "date":
-        return _date(field, value)
-    return _datetime(field, value)
+    Free text (strings) is kept exactly as written; every other type is read with surrounding
+    spaces trimmed, by its parser in the registry (schemas/field_types.py)."""
+    spec = FIELD_TYPES[field.type]
+    value = text if spec.free_text else text.strip()
+    return spec.parse(field, value) if value else None
 
 
 @lru_cache(maxsize=65536)
@@ -152,7 +49,7 @@ def _column(field: ContractField) -> pa.Column:
     checks = []
     if field.required:
         checks.append(pa.Check(lambda s: s.str.strip() != "", name=REQUIRED_CHECK))
-    if field.type != "string":
+    if not FIELD_TYPES[field.type].free_text:
         checks.append(pa.Check(lambda v, f=field: _valid(f, v), element_wise=True, name=field.type))
     return pa.Column(str, checks=checks, nullable=False, required=True)
 

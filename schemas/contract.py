@@ -9,15 +9,22 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pydantic import Field as PydField
 
-FieldType = Literal["string", "email", "integer", "decimal", "date", "datetime", "boolean", "enum"]
+from schemas.field_types import FIELD_TYPES, OPTIONS
+
+if TYPE_CHECKING:
+    FieldType = str
+else:  # the registry's names: pydantic refuses any other, listing these
+    FieldType = Literal[tuple(FIELD_TYPES)]
 CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+EVERY = re.compile(r"[1-9][0-9]*[hdw]")  # `expected_every`: hours, days or weeks
+ARMOURED_KEY = r"^-----BEGIN PGP PUBLIC KEY BLOCK-----\s.+\s-----END PGP PUBLIC KEY BLOCK-----\s*$"
 
 
 class ContractField(BaseModel):
@@ -40,13 +47,15 @@ class ContractField(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _enum_values(self) -> ContractField:
-        if self.type == "enum" and not self.values:
-            raise ValueError("an enum field needs 'values'")
-        if self.type != "enum" and self.values is not None:
-            raise ValueError("'values' is only for enum fields")
-        if self.format is not None and self.type not in ("date", "datetime"):
-            raise ValueError("'format' is only for date and datetime fields")
+    def _options(self) -> ContractField:
+        """The options the field's type needs are set, and no option its type does not take."""
+        spec = FIELD_TYPES[self.type]
+        for option in OPTIONS:
+            if option in spec.needs and not getattr(self, option):
+                raise ValueError(f"{'an' if self.type[0] in 'aeiou' else 'a'} {self.type} field needs {option!r}")
+            if option not in spec.options and getattr(self, option) is not None:
+                takers = " and ".join(name for name, other in FIELD_TYPES.items() if option in other.options)
+                raise ValueError(f"{option!r} is only for {takers} fields")
         return self
 
 
@@ -68,6 +77,8 @@ class Contract(BaseModel):
     max_rows: int = PydField(default=5000, gt=0)
     csv: CsvOptions = CsvOptions()
     sftp_dir: str | None = None
+    expected_every: str | None = None  # "1d", "7d", "12h", "2w": silent longer, the overview lists the client
+    pgp_public_key: str | None = None  # the client's ASCII-armoured public key: its files must be signed with it
     fields: tuple[ContractField, ...] = PydField(min_length=1)
 
     @field_validator("id")
@@ -82,6 +93,20 @@ class Contract(BaseModel):
     def _sftp_dir(cls, value: str | None) -> str | None:
         if value is not None and (not value or "/" in value or value in (".", "..")):
             raise ValueError(f"{value!r} must be a single folder name")
+        return value
+
+    @field_validator("expected_every")
+    @classmethod
+    def _expected_every(cls, value: str | None) -> str | None:
+        if value is not None and not EVERY.fullmatch(value):
+            raise ValueError(f"{value!r} must be a whole number of hours, days or weeks: 12h, 1d, 7d, 2w")
+        return value
+
+    @field_validator("pgp_public_key")
+    @classmethod
+    def _pgp_public_key(cls, value: str | None) -> str | None:
+        if value is not None and not re.search(ARMOURED_KEY, value, re.DOTALL):
+            raise ValueError("must be an ASCII-armoured public key (gpg --armor --export …), BEGIN to END lines")
         return value
 
     @field_validator("timezone")
@@ -111,6 +136,14 @@ class Contract(BaseModel):
     def directory(self) -> str:
         """The client's folder under the SFTP root."""
         return self.sftp_dir or self.id
+
+    @property
+    def expected_interval(self) -> timedelta | None:
+        """How long the client usually goes between uploads at most (`expected_every`); None: not agreed."""
+        if self.expected_every is None:
+            return None
+        count, unit = int(self.expected_every[:-1]), self.expected_every[-1]
+        return timedelta(hours=count) if unit == "h" else timedelta(days=count * (7 if unit == "w" else 1))
 
     @property
     def email_field(self) -> ContractField:
@@ -292,16 +325,18 @@ def load_contracts(directory: Path) -> dict[str, Contract]:
 # holds the store: trusted like it). A cache file that cannot be read is ignored and rewritten.
 
 CACHE_FILE = "contracts.pickle"
-# the folder, this module's own (mtime, size) and every contract file's (name, mtime, size)
-CacheKey = tuple[str, tuple[int, int], tuple[tuple[str, int, int], ...]]
+# the folder, the (mtime, size) of the code that parses (this module and the field types' registry)
+# and every contract file's (name, mtime, size)
+CacheKey = tuple[str, tuple[tuple[int, int], ...], tuple[tuple[str, int, int], ...]]
+CODE = (Path(__file__), Path(__file__).with_name("field_types.py"))
 
 
 def _cache_key(directory: Path) -> CacheKey:
     """What the cached contracts of a folder depend on: its files, and the code that parsed them."""
-    code = Path(__file__).stat()
+    code = tuple((stat.st_mtime_ns, stat.st_size) for stat in (path.stat() for path in CODE))
     stats = [(file.name, file.stat()) for file in contract_files(directory)]
     files = tuple((name, stat.st_mtime_ns, stat.st_size) for name, stat in stats)
-    return str(directory.resolve()), (code.st_mtime_ns, code.st_size), files
+    return str(directory.resolve()), code, files
 
 
 def _read_cache(cache: Path, key: CacheKey) -> dict[str, Contract] | None:

@@ -19,6 +19,9 @@ class RejectCode(StrEnum):
     UNSAFE = "unsafe"
     ENCRYPTED = "encrypted"
     ENCODING = "encoding"
+    ARCHIVE = "archive"  # a .gz/.zip that is not one, or a zip not holding exactly one file at its top level
+    DECRYPT = "decrypt"  # a PGP file the platform's key cannot decrypt (another key, a password, damaged)
+    SIGNATURE = "signature"  # the contract's key requires a valid signature: missing, bad or another key's
 
 
 class FileRejected(Exception):

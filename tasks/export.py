@@ -1,35 +1,25 @@
 """Exports for people and other systems: a client's merged contacts (CSV/JSON) and a file's row errors (CSV).
 
-Keys and headers are the contract's field names. Values are exact: decimals as plain text (no float
-rounding), dates and times in ISO 8601. The errors CSV neutralises formula-looking cells, since it
-is opened in spreadsheets and its messages can quote what a client sent."""
+Keys and headers are the contract's field names. Values are each type's JSON or text form
+(schemas/field_types.py), exact: decimals as plain text (no float rounding), dates and times in
+ISO 8601. The errors CSV neutralises formula-looking cells, since it is opened in spreadsheets and
+its messages can quote what a client sent."""
 
 from __future__ import annotations
 
 import csv
 import json
-from datetime import date
-from decimal import Decimal
 from typing import Any, TextIO
 
 from schemas.contract import Contract
+from schemas.field_types import JsonValue, to_json, to_text
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def json_value(value: Any) -> Any:
-    """A stored value as JSON-native data: decimals as exact strings, dates/times ISO."""
-    if isinstance(value, Decimal):
-        text = format(value.normalize(), "f")
-        return text if text != "-0" else "0"
-    if isinstance(value, date):  # datetime too
-        return value.isoformat()
-    return value
-
-
-def contact_records(contract: Contract, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Stored contacts (keyed by xml name) as records keyed by the contract's field names."""
-    return [{f.name: json_value(row[f.xml]) for f in contract.fields} for row in rows]
+def contact_records(contract: Contract, rows: list[dict[str, Any]]) -> list[dict[str, JsonValue]]:
+    """Stored contacts (keyed by xml name) as JSON-native records keyed by the contract's field names."""
+    return [{f.name: to_json(f, row[f.xml]) for f in contract.fields} for row in rows]
 
 
 def write_contacts_json(contract: Contract, rows: list[dict[str, Any]], out: TextIO) -> None:
@@ -38,20 +28,11 @@ def write_contacts_json(contract: Contract, rows: list[dict[str, Any]], out: Tex
     out.write("\n")
 
 
-def _csv_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def write_contacts_csv(contract: Contract, rows: list[dict[str, Any]], out: TextIO) -> None:
-    """A CSV with the contract's field names as header and its delimiter."""
+    """A CSV with the contract's field names as header and its delimiter; values in their text form."""
     writer = csv.writer(out, delimiter=contract.csv.delimiter, lineterminator="\n")
     writer.writerow([f.name for f in contract.fields])
-    for record in contact_records(contract, rows):
-        writer.writerow([_csv_text(v) for v in record.values()])
+    writer.writerows([to_text(f, row[f.xml]) for f in contract.fields] for row in rows)
 
 
 def neutralise(cell: str) -> str:

@@ -1,7 +1,8 @@
 """Importing a client's staged files, each exactly once: plain functions the flows and the CLI share.
 
-A file is read, parsed and merged with no hold on the store (several workers can parse at once);
-then one transaction writes its contacts, ledger status, row errors and statistics together. The
+A file is read and parsed with no hold on the store (several workers can parse at once); then one
+transaction merges its rows into the contacts and writes its ledger status, row errors and
+statistics together. The
 transaction first checks, under the write connection, that the file is still `staged`: a crash
 or a retry at any point (before, during or after the commit) imports each file exactly once."""
 
@@ -20,8 +21,9 @@ import fsspec
 from schemas.contract import Contract
 from tasks import store
 from tasks.errors import FileRejected
-from tasks.merge import Merged, merge_rows
+from tasks.formats.pgp import PgpKey
 from tasks.report import Reports, read_reports
+from tasks.results import Document, pending_documents
 from tasks.settings import Settings
 from tasks.validate import ParsedFile, parse_file
 
@@ -53,11 +55,10 @@ class FileOutcome:
 
 @dataclass(frozen=True)
 class PreparedFile:
-    """A file read and checked, ready for its transaction: merged rows, or the whole-file rejection."""
+    """A file read and checked, ready for its transaction: its valid rows, or the whole-file rejection."""
 
     name: str
     parsed: ParsedFile | None
-    merged: Merged | None
     rejected: FileRejected | None
     read_seconds: float
     missing: bool = False  # the staged copy is gone (decided at commit: skipped if closed, else an error)
@@ -70,19 +71,23 @@ def staged_url(settings: Settings, client: str, name: str) -> str:
 
 
 def prepare_file(settings: Settings, contract: Contract, name: str) -> PreparedFile:
-    """Read the staged bytes, parse and validate them, drop duplicates and merge by email (no store access)."""
+    """Read the staged bytes, parse and validate them (no store access)."""
     started = time.perf_counter()
     with fsspec.open(staged_url(settings, contract.id, name), "rb") as handle:
         data = handle.read()
     digest = hashlib.sha256(data).hexdigest()
     try:
         parsed = parse_file(
-            name, data, contract, max_bytes=settings.max_file_bytes, warn_bytes=settings.warn_file_bytes
+            name,
+            data,
+            contract,
+            max_bytes=settings.max_file_bytes,
+            warn_bytes=settings.warn_file_bytes,
+            pgp=PgpKey(settings.pgp_key_file, settings.pgp_passphrase),
         )
     except FileRejected as exc:
-        return PreparedFile(name, None, None, exc, time.perf_counter() - started, sha256=digest)
-    merged = merge_rows(parsed.rows, contract)
-    return PreparedFile(name, parsed, merged, None, time.perf_counter() - started, sha256=digest)
+        return PreparedFile(name, None, exc, time.perf_counter() - started, sha256=digest)
+    return PreparedFile(name, parsed, None, time.perf_counter() - started, sha256=digest)
 
 
 def prepare_files(settings: Settings, contract: Contract, names: list[str]) -> list[PreparedFile]:
@@ -95,7 +100,7 @@ def prepare_files(settings: Settings, contract: Contract, names: list[str]) -> l
         try:
             prepared.append(prepare_file(settings, contract, name))
         except FileNotFoundError:
-            prepared.append(PreparedFile(name, None, None, None, 0.0, missing=True))
+            prepared.append(PreparedFile(name, None, None, 0.0, missing=True))
     return prepared
 
 
@@ -119,8 +124,8 @@ def _commit(con: Any, contract: Contract, prepared: PreparedFile, run_id: str) -
                 "not imported; ask the client to upload it again under a new name"
             )
         started = time.perf_counter()
-        parsed, merged = prepared.parsed, prepared.merged
-        if parsed is None or merged is None:
+        parsed = prepared.parsed
+        if parsed is None:
             assert prepared.rejected is not None
             outcome = FileOutcome(
                 client, name, "rejected", reason=prepared.rejected.message, read_seconds=prepared.read_seconds
@@ -131,6 +136,7 @@ def _commit(con: Any, contract: Contract, prepared: PreparedFile, run_id: str) -
                 name=name,
                 status="rejected",
                 reason=outcome.reason,
+                code=prepared.rejected.code,
                 run_id=run_id,
                 imported_at=now,
                 format=None,
@@ -141,17 +147,15 @@ def _commit(con: Any, contract: Contract, prepared: PreparedFile, run_id: str) -
                 read_seconds=outcome.read_seconds,
                 upsert_seconds=0.0,
             )
+            store.mark_results(con, client, [name], now)
             return outcome
-        new, updated = store.upsert_contacts(con, contract, merged.rows, name, now)
+        merged = store.upsert_contacts(con, contract, parsed.rows, name, now)
         store.record_row_errors(con, client, name, parsed.errors)
         stats = {
             "rows_read": parsed.rows_read,
             "rows_imported": len(parsed.rows),
             "rows_rejected": parsed.rows_read - len(parsed.rows),
-            "duplicates_removed": merged.duplicates_removed,
-            "emails_merged": merged.emails_merged,
-            "new_contacts": new,
-            "updated_contacts": updated,
+            **asdict(merged),
         }
         outcome = FileOutcome(
             client,
@@ -179,6 +183,7 @@ def _commit(con: Any, contract: Contract, prepared: PreparedFile, run_id: str) -
             read_seconds=outcome.read_seconds,
             upsert_seconds=outcome.upsert_seconds,
         )
+        store.mark_results(con, client, [name], now)
     log.info("%s/%s: %s %s", client, name, outcome.status, stats)
     return outcome
 
@@ -218,12 +223,15 @@ def import_file(settings: Settings, contract: Contract, name: str, run_id: str) 
 
 @dataclass(frozen=True)
 class ClientImport:
-    """One client's import run: its files' outcomes, the run's totals, and its upload report read after."""
+    """One client's import run: its files' outcomes, the run's totals, its upload report and its due result
+    documents read after, and the documents written to the client's folder (`written`, by the caller)."""
 
     run_id: str
     outcomes: list[FileOutcome]
     totals: dict[str, int]
     report: Reports
+    documents: list[Document] = field(default_factory=list)
+    written: list[store.ResultKey] = field(default_factory=list)
 
 
 def import_client(
@@ -239,30 +247,29 @@ def import_client(
 ) -> ClientImport:
     """Parse the client's files (no lock), then open the store for writing ONCE for the whole client.
 
-    On that one connection, under the store's writer lock: each file in its own transaction
-    (`commit_files`), the run's totals (also when a file failed) and the read of the client's upload
-    report. One open per client, not per file: opening costs the schema check and a checkpoint."""
+    On that one connection, under the store's writer lock: the run's row (`running`; an earlier run
+    of the client still `running` crashed: it is closed from the ledger), each file in its own
+    transaction (`commit_files`), the run's totals and state (also when a file failed) and the read
+    of the client's upload report and due result documents. One open per client, not per file."""
     prepared = prepare_files(settings, contract, names)
+    run = store.Run(run_id, contract.id, kind, cutoff, started_at)
     with store.open_store(settings.db_path) as con:
+        with store.transaction(con):
+            for crashed in store.close_crashed_runs(con, contract.id, datetime.now(UTC)):
+                log.warning("%s: run %s died running; closed from the ledger", contract.id, crashed)
+            store.record_run(con, run, finished_at=None, state="running")
         try:
             outcomes = commit_files(con, contract, prepared, run_id, on_commit)
-        finally:
-            totals = close_run(con, run_id=run_id, client=contract.id, kind=kind, cutoff=cutoff, started_at=started_at)
+        except BaseException:
+            close_run(con, run, "failed")
+            raise
+        totals = close_run(con, run, "completed")
         upload_report = read_reports(con, {contract.id: contract}, datetime.now(UTC))
-    return ClientImport(run_id, outcomes, totals, upload_report)
+        documents = pending_documents(con, {contract.id: contract}, settings.retention_days).get(contract.id, [])
+    return ClientImport(run_id, outcomes, totals, upload_report, documents)
 
 
-def close_run(
-    con: Any, *, run_id: str, client: str, kind: str, cutoff: datetime | None, started_at: datetime
-) -> dict[str, int]:
-    """Store a run's totals (summed from the ledger rows it closed) in one transaction and return them."""
+def close_run(con: Any, run: store.Run, state: str) -> dict[str, int]:
+    """Store a run's end (state, totals summed from the ledger rows it closed) and return the totals."""
     with store.transaction(con):
-        return store.record_run(
-            con,
-            run_id=run_id,
-            client=client,
-            kind=kind,
-            cutoff=cutoff,
-            started_at=started_at,
-            finished_at=datetime.now(UTC),
-        )
+        return store.record_run(con, run, finished_at=datetime.now(UTC), state=state)

@@ -1,32 +1,40 @@
-"""Exact duplicates dropped, then rows merged by email: the merge rule of design.md, on DataFrames.
+"""The merge rule of design.md, in one place: the SQL that folds contact rows by email.
 
-Emails are compared trimmed and case-insensitively. Rows are taken in file order; for each field
-the latest non-empty value wins and an empty value never erases one. The store applies the same
-rule against the contacts it already holds (COALESCE(new, old)), so importing files one after the
-other gives the same contacts as merging them all at once."""
+Emails are compared by their key, trimmed and lower-cased. The rows of one email are taken in
+order: the stored contact first (order 0), then the file's rows by line (from 1); for each field
+the value of the latest row where it is not empty wins, so an empty value never erases one.
+Merging a file's rows among themselves and with the stored contacts is one fold, done by one
+query (`fold_sql`); since the fold is associative, importing files one after the other gives the
+contacts of merging them all at once.
+
+Counts (`MergeCounts.of`): rows equal to another row of the file after normalisation (the email
+by its key, the values typed) are duplicates removed; the remaining rows folded into another row
+of the same email are emails merged. A stored contact is updated only when the fold changes a value.
+
+The queries read relations of generic columns: `k` the email key, `o` the order, the fields'
+typed values under the names given, `f` the stored contact's first file. Only `LATEST` is
+particular to DuckDB (in PostgreSQL: `(array_agg(v ORDER BY o DESC) FILTER (WHERE v IS NOT NULL))[1]`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
-
-from schemas.contract import Contract
-
-KEY = "email_key"
+LATEST = "arg_max({v}, o)"  # the value of the latest row where it is not empty (arg_max skips NULL values)
 
 
 @dataclass(frozen=True)
-class Merged:
-    """One row per email (index `email_key`, columns = the contract's xml names), with exact counts.
+class MergeCounts:
+    """What merging one file did, named as the import statistics."""
 
-    `duplicates_removed`: rows identical to another row after normalisation (the last one is kept,
-    so dropping them never changes the merged values).
-    `emails_merged`: the remaining rows folded into an earlier row with the same email."""
-
-    rows: pd.DataFrame
     duplicates_removed: int
     emails_merged: int
+    new_contacts: int
+    updated_contacts: int
+
+    @classmethod
+    def of(cls, rows: int, distinct_rows: int, emails: int, new: int, updated: int) -> MergeCounts:
+        """The counts of a file of `rows` rows, `distinct_rows` of them distinct, for `emails` emails."""
+        return cls(rows - distinct_rows, distinct_rows - emails, new, updated)
 
 
 def email_key(email: str) -> str:
@@ -34,25 +42,23 @@ def email_key(email: str) -> str:
     return email.strip().lower()
 
 
-def _with_none(frame: pd.DataFrame) -> pd.DataFrame:
-    """Object columns with None (not NaN) for empty values, as the store and the merge rule expect."""
-    frame = frame.astype(object)
-    return frame.where(frame.notna(), None)
+def distinct_rows_sql(rows: str, values: list[str]) -> str:
+    """SELECT of the number of distinct rows of a file: `rows` (k and `values`, the fields but the email)."""
+    return f"SELECT count(*) FROM (SELECT DISTINCT {', '.join(['k', *values])} FROM {rows})"
 
 
-def merge_rows(rows: pd.DataFrame, contract: Contract) -> Merged:
-    """Drop exact duplicates (email compared by its key), then fold rows sharing an email, in order.
+def fold_sql(stored: str, incoming: str, values: list[str]) -> str:
+    """SELECT of one merged contact per email key of a file's rows and the stored contacts of their emails.
 
-    `rows` holds typed values (None for empty) under the contract's xml names; other columns
-    (such as `_line`) are ignored."""
-    columns = [f.xml for f in contract.fields]
-    email = contract.email_field.xml
-    frame = _with_none(rows[columns])
-    keys = frame[email].map(email_key)
-    normalised = frame.assign(**{email: keys})
-    unique = ~normalised.duplicated(keep="last")  # a repeated row restates its values latest: same merge
-    frame, keys = frame[unique], keys[unique]
-    merged = frame.groupby(keys.rename(KEY), sort=False).last(skipna=True)
-    merged = _with_none(merged)
-    duplicates = len(rows) - len(frame)
-    return Merged(rows=merged, duplicates_removed=duplicates, emails_merged=len(frame) - len(merged))
+    `stored` gives the stored contacts (k, the values, f), `incoming` the file's rows (k, o, the
+    values). Columns: k, the merged values, f, `is_new` (no stored contact) and `is_changed` (a
+    stored contact whose values the merge changes)."""
+    merged = ", ".join(f"{LATEST.format(v=v)} AS {v}" for v in values)
+    changed = " OR ".join(f"m.{v} IS DISTINCT FROM s.{v}" for v in values)
+    listed = ", ".join(values)
+    return f"""
+        SELECT m.*, s.f, s.k IS NULL AS is_new, s.k IS NOT NULL AND ({changed}) AS is_changed FROM (
+            SELECT k, {merged} FROM (
+                SELECT k, 0 AS o, {listed} FROM ({stored}) UNION ALL SELECT k, o, {listed} FROM ({incoming})
+            ) GROUP BY k
+        ) m LEFT JOIN ({stored}) s USING (k)"""

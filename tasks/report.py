@@ -22,16 +22,17 @@ from tasks.status import read_status
 MAX_TABLE_ROWS = 100  # newest files shown in the table; `sftp-import status` lists them all
 MAX_FILES_IN_SUMMARY = 10  # files needing attention listed in the summary
 MAX_ERRORS_PER_FILE = 5  # row errors shown per file; `sftp-import errors` lists them all
-TABLE_COLUMNS = (
+REASON_CHARS = 60  # a reason in a table is cut to one line of this many characters; the summary has it whole
+TABLE_COLUMNS = (  # read left to right: which file, what became of it and why, when, then the figures
     "name",
-    "received",
     "status",
+    "reason",
+    "received",
     "rows_read",
     "rows_imported",
     "rows_rejected",
     "duplicates_removed",
     "emails_merged",
-    "reason",
 )
 Reports = dict[str, tuple[list[dict[str, Any]], str]]  # client id: (table rows, summary markdown)
 
@@ -42,7 +43,8 @@ def artifact_key(prefix: str, client: str) -> str:
     return f"{prefix}-{slug}" if slug else prefix
 
 
-def _when(value: datetime | None, zone: Any = None) -> str | None:
+def when_text(value: datetime | None, zone: Any = None) -> str | None:
+    """`2026-12-01 06:00 CET`: a moment in `zone` (as stored when None), or None."""
     if value is None:
         return None
     return (value.astimezone(zone) if zone else value).strftime("%Y-%m-%d %H:%M %Z")
@@ -52,6 +54,15 @@ def _count(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def one_line(text: str | None, limit: int = REASON_CHARS) -> str:
+    """The first line of `text`, at most `limit` characters; `…` marks what was cut."""
+    lines = (text or "").strip().splitlines() or [""]
+    first = lines[0].rstrip()
+    if len(first) > limit:
+        return first[: limit - 1].rstrip() + "…"
+    return first + (" …" if len(lines) > 1 else "")
+
+
 def upload_rows(files: list[dict[str, Any]], limit: int = MAX_TABLE_ROWS) -> list[dict[str, Any]]:
     """The table rows (JSON-native values only) of a client's files, newest first, at most `limit`."""
     rows = []
@@ -59,10 +70,10 @@ def upload_rows(files: list[dict[str, Any]], limit: int = MAX_TABLE_ROWS) -> lis
         rows.append(
             {
                 "name": str(file["name"]),
-                "received": _when(file.get("received_at")),
                 "status": str(file["status"]),
-                **{key: _count(file.get(key)) for key in TABLE_COLUMNS[3:8]},
-                "reason": file.get("reason") or "",
+                "reason": one_line(file.get("reason")),
+                "received": when_text(file.get("received_at")),
+                **{key: _count(file.get(key)) for key in TABLE_COLUMNS[4:]},
             }
         )
     return rows
@@ -83,7 +94,7 @@ def summary_markdown(contract: Contract, client: dict[str, Any]) -> str:
     lines = [
         f"## {contract.name} (`{contract.id}`): uploads",
         "",
-        f"Next import: **{_when(client['next_import_at'], contract.zone)}** ({contract.timezone}); "
+        f"Next import: **{when_text(client['next_import_at'], contract.zone)}** ({contract.timezone}); "
         "files received before it are imported then.",
         "",
         "Files: " + (", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none yet") + ".",
@@ -145,7 +156,7 @@ def publish_reports(reports: Reports) -> None:
         create_table_artifact(
             table=rows,
             key=artifact_key("uploads", client_id),
-            description=f"Files uploaded by {client_id}, newest first",
+            description=f"Files of {client_id}, newest first (reasons in full: {artifact_key('summary', client_id)})",
         )
         create_markdown_artifact(
             markdown=markdown,

@@ -3,7 +3,9 @@
 Whatever their status, files go once they are old: a ledger file by when we received it (its
 staged copy, and its SFTP original), any other file in the client's folder (waiting, ignored
 re-upload, leftover temporary) by its mtime. A file never received is left for the sync, whatever
-its mtime (clients can preserve an old one). Every deletion is logged; ledger rows
+its mtime (clients can preserve an old one). An upload's result documents (`results/<name>.*`) go
+with it, and any file of the results folder by its mtime (a document rewritten after its upload was
+purged, when a re-upload under its name was ignored). Every deletion is logged; ledger rows
 stay with `purged_at` set, so the name rule still refuses the name; contacts are never touched.
 A file received before the cut-off has an mtime before it too, so the SFTP side needs one rule.
 """
@@ -11,6 +13,7 @@ A file received before the cut-off has an mtime before it too, so the SFTP side 
 from __future__ import annotations
 
 import logging
+import posixpath
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -18,14 +21,14 @@ from typing import Any, Literal
 import fsspec
 
 from schemas.contract import Contract
-from tasks import store
+from tasks import results, store
 from tasks.settings import Settings
 from tasks.sftp import Sftp
 from tasks.sync import is_known_upload, is_temporary
 
 log = logging.getLogger(__name__)
 
-Location = Literal["sftp", "staging"]
+Location = Literal["sftp", "staging", "results"]  # results: the client's results folder, on SFTP too
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,18 @@ class Deletion:
     sha256: str | None
     received_at: datetime | None
 
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.location, self.path
+
     def as_row(self) -> dict[str, Any]:
-        return {"name": self.name, "location": self.location, "sha256": self.sha256, "received_at": self.received_at}
+        return {
+            "name": self.name,
+            "location": self.location,
+            "path": self.path,
+            "sha256": self.sha256,
+            "received_at": self.received_at,
+        }
 
 
 @dataclass
@@ -59,6 +72,7 @@ class ClientPurge:
             "before": self.before.isoformat(),
             "sftp": sum(1 for d in self.deletions if d.location == "sftp"),
             "staging": sum(1 for d in self.deletions if d.location == "staging"),
+            "results": sum(1 for d in self.deletions if d.location == "results"),
             "ledger_purged": len(self.purged),
             "already_gone": self.missing,
         }
@@ -97,6 +111,7 @@ def plan_client(sftp: Sftp, settings: Settings, contract: Contract, now: datetim
                 taken.received_at if taken else None,
             )
         )
+    plan.deletions += _old_results(sftp, contract, old, before)
     for row in old:
         if row["staged_path"] and _staged_exists(row["staged_path"]):
             plan.deletions.append(
@@ -105,11 +120,30 @@ def plan_client(sftp: Sftp, settings: Settings, contract: Contract, now: datetim
     return plan
 
 
+def _old_results(sftp: Sftp, contract: Contract, old: list[dict[str, Any]], before: datetime) -> list[Deletion]:
+    """The results folder's files to delete: those of the uploads purged now, and any older than `before`."""
+    try:
+        listed = sftp.list_files(posixpath.join(contract.directory, results.FOLDER))
+    except FileNotFoundError:
+        return []  # nothing was ever written there
+    purged = {row["name"]: row for row in old}
+    deletions = []
+    for file in listed:
+        upload = results.result_of(file.name)
+        if file.mtime < before or upload in purged:
+            row = purged.get(upload or "", {})
+            path = sftp.path(contract.directory, posixpath.join(results.FOLDER, file.name))
+            deletions.append(Deletion(upload or file.name, "results", path, row.get("sha256"), row.get("received_at")))
+    return deletions
+
+
 def _delete(sftp: Sftp, contract: Contract, deletion: Deletion) -> bool:
     """Delete one file; False when it was already gone."""
     try:
         if deletion.location == "sftp":
             sftp.remove(contract.directory, deletion.name)
+        elif deletion.location == "results":
+            sftp.fs.rm_file(deletion.path)
         else:
             staging, local = fsspec.core.url_to_fs(deletion.path)
             staging.rm_file(local)
@@ -126,16 +160,35 @@ def purge_client(
     *,
     dry_run: bool = False,
 ) -> ClientPurge:
-    """Delete one client's old files, then log the deletions and mark the ledger in one short transaction."""
+    """Delete one client's old files: the intent is logged first, each deletion confirmed after.
+
+    A purge killed between its deletions leaves planned rows: the next purge confirms those whose
+    file is gone (the killed run deleted it), drops those whose file is there but no longer due,
+    and deletes again what is still due. So the log holds every deletion, whatever was killed when."""
     plan = plan_client(sftp, settings, contract, now)
     if dry_run:
         return plan
+    with store.open_store(settings.db_path) as con, store.transaction(con):
+        pending = [Deletion(**row) for row in store.pending_deletions(con, contract.id)]
+        due = {d.key for d in plan.deletions}
+        store.plan_deletions(
+            con, contract.id, [d.as_row() for d in plan.deletions if d.key not in {p.key for p in pending}], now
+        )
     done = [d for d in plan.deletions if _delete(sftp, contract, d)]
+    left = [p for p in pending if p.key not in due]  # planned by a killed run, not due now
+    recovered = [p for p in left if not _still_there(sftp, p)]
+    cancelled = [d.key for d in plan.deletions if d not in done] + [p.key for p in left if p not in recovered]
     plan.missing = len(plan.deletions) - len(done)
-    plan.deletions = done
-    if done or plan.purged:
+    plan.deletions = done + recovered
+    if plan.deletions or cancelled or plan.purged:
         with store.open_store(settings.db_path) as con, store.transaction(con):
-            store.record_purge(con, contract.id, [d.as_row() for d in done], plan.purged, now)
-    for deletion in done:
+            store.record_purge(con, contract.id, [d.key for d in plan.deletions], cancelled, plan.purged, now)
+            store.forget_results(con, contract.id, plan.purged)  # their documents went with them: none to write
+    for deletion in plan.deletions:
         log.info("%s: deleted %s from %s", contract.id, deletion.name, deletion.location)
     return plan
+
+
+def _still_there(sftp: Sftp, deletion: Deletion) -> bool:
+    """Whether a planned deletion's file exists (a killed purge may have deleted it already)."""
+    return _staged_exists(deletion.path) if deletion.location == "staging" else bool(sftp.fs.exists(deletion.path))

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
-ACCEPTED_EXTENSIONS = (".csv", ".xls", ".xlsx", ".xml")
 
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     return int(raw) if raw not in (None, "") else default
+
+
+def _share(name: str, default: float) -> float:
+    """A share between 0 and 1 (0.1 = 10 %)."""
+    raw = os.environ.get(name)
+    value = float(raw) if raw not in (None, "") else default
+    if not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a share between 0 and 1 (0.1 = 10 %), not {raw}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,10 @@ class Settings:
     max_file_bytes: int
     warn_file_bytes: int
     prefect_port: int | None  # the resident Prefect server's port (None: 4200, or a free one when taken)
+    pgp_key_file: Path | None  # the platform's ASCII-armoured private key, for PGP-encrypted uploads
+    pgp_passphrase: str | None = field(repr=False)  # its passphrase: never printed, logged or stored
+    alert_webhook_url: str | None  # where the alert automations post (deployments/setup.py)
+    alert_rejected_share: float  # a file with more rejected rows than this share of its rows raises an alert
 
     @property
     def db_path(self) -> Path:
@@ -71,4 +82,8 @@ def load_settings() -> Settings:
         max_file_bytes=_int("SFTP_IMPORT_MAX_FILE_BYTES", 100 * 1024 * 1024),
         warn_file_bytes=_int("SFTP_IMPORT_WARN_FILE_BYTES", 20 * 1024 * 1024),
         prefect_port=int(env["SFTP_IMPORT_PREFECT_PORT"]) if env.get("SFTP_IMPORT_PREFECT_PORT") else None,
+        pgp_key_file=Path(env["SFTP_IMPORT_PGP_KEY_FILE"]) if env.get("SFTP_IMPORT_PGP_KEY_FILE") else None,
+        pgp_passphrase=env.get("SFTP_IMPORT_PGP_PASSPHRASE") or None,
+        alert_webhook_url=env.get("SFTP_IMPORT_ALERT_WEBHOOK_URL") or None,
+        alert_rejected_share=_share("SFTP_IMPORT_ALERT_REJECTED_SHARE", 0.1),
     )

@@ -148,6 +148,40 @@ class Sftp:
             raise
         return Copied(_staged_url(staging_url, client, file.name), size, digest.hexdigest())
 
+    def write_atomic(self, directory: str, name: str, data: bytes) -> None:
+        """Write `name` (a path in the client's folder, e.g. `results/a.csv.json`) so no reader sees part of it.
+
+        The bytes go to a temporary dotfile beside it, which is then renamed over the old file: with
+        the `posix-rename` extension where the server offers it (atomic), else the old file is removed
+        first (a reader may miss the file for a moment, never see half of it). The folder is made
+        when missing."""
+        final = self.path(directory, name)
+        folder = posixpath.dirname(final)
+        tmp = posixpath.join(folder, f".{posixpath.basename(final)}.{uuid.uuid4().hex[:12]}.tmp")
+
+        async def _write() -> None:
+            async with self.fs._pool.get() as channel:
+                try:
+                    handle = await channel.open(tmp, "wb")
+                except asyncssh.SFTPNoSuchFile:
+                    await channel.makedirs(folder, exist_ok=True)
+                    handle = await channel.open(tmp, "wb")
+                try:
+                    async with handle:
+                        await handle.write(data)
+                    try:
+                        await channel.posix_rename(tmp, final)
+                    except asyncssh.SFTPOpUnsupported:
+                        with contextlib.suppress(asyncssh.SFTPNoSuchFile):
+                            await channel.remove(final)
+                        await channel.rename(tmp, final)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await channel.remove(tmp)
+                    raise
+
+        sync(self.fs.loop, _write)
+
     def remove(self, directory: str, name: str) -> None:
         """Delete one file from a client's folder (retention); FileNotFoundError if it is gone."""
         self.fs.rm_file(self.path(directory, name))

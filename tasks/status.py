@@ -51,6 +51,7 @@ def _cell(value: Any) -> str:
 TABLE_COLUMNS = (
     ("name", "file"),
     ("status", "status"),
+    ("format", "format"),  # as read: `csv`, or with what was unwrapped, `csv (pgp, gzip)`
     ("received_at", "received"),
     ("rows_read", "read"),
     ("rows_imported", "imported"),

@@ -1,4 +1,5 @@
-"""The DuckDB store: every SQL statement of the platform lives in this module.
+"""The DuckDB store: every SQL statement of the platform lives in this module (but the merge rule's
+query, tasks/merge.py).
 
 Tables
 - files: the ledger, one row per (client, name) ever accepted for consideration; the name rule
@@ -22,13 +23,14 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from schemas.field_types import FIELD_TYPES
+from tasks.merge import MergeCounts, distinct_rows_sql, email_key, fold_sql
 from tasks.writer_lock import writer_lock
 
 if TYPE_CHECKING:
@@ -37,7 +39,9 @@ if TYPE_CHECKING:
     from schemas.contract import Contract
     from tasks.errors import RowError
 
-SCHEMA = """
+# The store's layout as numbered migrations, applied in order by the first writer that opens an older
+# store (`schema_version` keeps the last one applied). Never edit an applied migration: add one.
+BASELINE = """
 CREATE TABLE IF NOT EXISTS files (
     client VARCHAR NOT NULL,
     name VARCHAR NOT NULL,
@@ -117,6 +121,42 @@ CREATE TABLE IF NOT EXISTS deletions (
     location VARCHAR NOT NULL           -- sftp | staging
 );
 """
+MIGRATIONS: tuple[str, ...] = (
+    BASELINE,  # 1: the first layout (stores written before migrations existed have exactly this)
+    "ALTER TABLE files ADD COLUMN code VARCHAR",  # 2: the reject code of a rejected file
+    # 3: retention writes its intent first (deleted_at NULL until the deletion is confirmed)
+    "ALTER TABLE deletions ALTER COLUMN deleted_at DROP NOT NULL; ALTER TABLE deletions ADD COLUMN path VARCHAR;"
+    "ALTER TABLE deletions ADD COLUMN planned_at TIMESTAMPTZ",
+    # 4: a run's row is written when it starts: running, then completed, failed, or crashed (found
+    # still running by a later import of the client: its process died)
+    "ALTER TABLE runs ADD COLUMN state VARCHAR; UPDATE runs SET state = 'completed'",
+    # 5: the client's side of the folder: the pickup check of a received file (JSON), the outbox of
+    # result documents (`version` counts changes, `written_version` the last one written to SFTP)
+    # and the samples last written to the client's folder (the digest of the contract they follow)
+    "ALTER TABLE files ADD COLUMN pickup VARCHAR;"
+    "CREATE TABLE results (client VARCHAR NOT NULL, name VARCHAR NOT NULL, version INTEGER NOT NULL, "
+    "changed_at TIMESTAMPTZ NOT NULL, written_version INTEGER, written_at TIMESTAMPTZ, PRIMARY KEY (client, name));"
+    "CREATE TABLE samples (client VARCHAR PRIMARY KEY, digest VARCHAR NOT NULL, written_at TIMESTAMPTZ NOT NULL)",
+)
+LATEST = len(MIGRATIONS)
+
+
+def schema_version(con: Any) -> int:
+    """The last migration applied to the store (0 for an empty or pre-migrations store)."""
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+    ).fetchone()[0]
+    return int(con.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0) if found else 0
+
+
+def migrate(con: Any) -> None:
+    """Apply the migrations the store lacks, each in its own transaction with its version."""
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMPTZ)")
+    for number in range(schema_version(con) + 1, LATEST + 1):
+        with transaction(con):
+            con.execute(MIGRATIONS[number - 1])
+            con.execute("INSERT INTO schema_version VALUES (?, now())", [number])
+
 
 LOCK_RETRY_SECONDS = 10.0
 
@@ -141,22 +181,45 @@ def _connect(path: Path, read_only: bool, wait_seconds: float) -> Any:
             delay = min(delay * 2, 0.5)
 
 
+_writers: dict[Path, Any] = {}  # per store: the read-write connection this process keeps while it holds the lock
+
+
+def _writer(path: Path, wait_seconds: float) -> Any:
+    """This process's read-write connection to the store, opened (with the schema) on first use in a
+    hold of the writer lock and closed when the hold ends. The threads of a process that hand the
+    lock on share it, so opening and the checkpoint on close are paid once per hold, not per write.
+    Call with the writer lock held."""
+    key = path.resolve()
+    con = _writers.get(key)
+    if con is None:
+        con = _connect(path, False, wait_seconds)
+        migrate(con)
+        _writers[key] = con
+        writer_lock(path).at_release(lambda: _writers.pop(key).close())
+    return con
+
+
 @contextmanager
 def open_store(path: Path, *, read_only: bool = False, wait_seconds: float = LOCK_RETRY_SECONDS) -> Iterator[Any]:
     """A connection to the store; a read-write one holds the store's writer lock while it is open.
 
-    A writer creates the file and the schema; a reader of a store that does not exist yet gets an
-    empty in-memory store with the schema, so `status` works before the first sync."""
+    A writer creates the file and migrates it to the latest layout; a reader of an older store has
+    a writer migrate it first; a reader of a store that does not exist yet gets an empty in-memory
+    store with the layout, so `status` works before the first sync."""
     with ExitStack() as stack:
         if read_only and not path.exists():
             con = duckdb.connect(":memory:")
-            con.execute(SCHEMA)
+            migrate(con)
         elif read_only:
             con = _connect(path, True, wait_seconds)
+            if schema_version(con) < LATEST:
+                con.close()
+                with open_store(path, wait_seconds=wait_seconds):
+                    pass
+                con = _connect(path, True, wait_seconds)
         else:
             stack.enter_context(writer_lock(path)())
-            con = _connect(path, False, wait_seconds)
-            con.execute(SCHEMA)
+            con = _writer(path, wait_seconds).cursor()
         stack.callback(con.close)
         con.execute("SET TimeZone = 'UTC'")
         yield con
@@ -260,6 +323,8 @@ ARRIVAL_COLUMNS = {  # the ledger columns the sync fills for each file (client a
     "sha256": "VARCHAR",
     "staged_path": "VARCHAR",
     "same_content_as": "VARCHAR",
+    "code": "VARCHAR",
+    "pickup": "VARCHAR",
 }
 
 
@@ -358,16 +423,6 @@ def client_files(con: Any, clients: list[str]) -> dict[str, list[dict[str, Any]]
 # contacts the other clients hold. Columns: email_key, each contract field by its xml name with
 # its own type, first_file, last_file, updated_at.
 
-CONTACT_TYPES: dict[str, str] = {
-    "string": "VARCHAR",
-    "email": "VARCHAR",
-    "enum": "VARCHAR",
-    "integer": "BIGINT",
-    "decimal": "DECIMAL(38,10)",
-    "date": "DATE",
-    "datetime": "TIMESTAMP",
-    "boolean": "BOOLEAN",
-}
 CONTACT_META = ("email_key", "first_file", "last_file", "updated_at")
 _CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
@@ -413,14 +468,14 @@ def ensure_contacts_table(con: Any, contract: Contract) -> list[str]:
     table = contacts_table(contract.id)
     stored = _contact_columns(con, contract.id)
     if not stored:
-        columns = ", ".join(f"{_quote(f.xml)} {CONTACT_TYPES[f.type]}" for f in contract.fields)
+        columns = ", ".join(f"{_quote(f.xml)} {FIELD_TYPES[f.type].sql}" for f in contract.fields)
         con.execute(
             f"CREATE TABLE {table} (email_key VARCHAR NOT NULL, {columns}, "
             "first_file VARCHAR, last_file VARCHAR, updated_at TIMESTAMPTZ)"
         )
         return [f.xml for f in contract.fields]
     for field in contract.fields:
-        wanted = CONTACT_TYPES[field.type]
+        wanted = FIELD_TYPES[field.type].sql
         if field.xml.lower() not in stored:
             con.execute(f"ALTER TABLE {table} ADD COLUMN {_quote(field.xml)} {wanted}")
         elif stored[field.xml.lower()][1] != wanted:
@@ -430,71 +485,60 @@ def ensure_contacts_table(con: Any, contract: Contract) -> list[str]:
     return [name for key, (name, _) in _contact_columns(con, contract.id).items() if key not in CONTACT_META]
 
 
-def _sql_text(value: Any) -> str | None:
-    """A typed value as text DuckDB casts back exactly (decimals without exponent, ISO dates)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, date):  # datetime too
-        return value.isoformat()
-    return str(value)
+def _listed(column: pd.Series) -> list[Any]:
+    """A column's values as a list, None for empty however pandas marks it (None, NaN, NA, NaT)."""
+    values = column.astype(object)
+    return values.where(values.notna(), None).tolist()
 
 
-def upsert_contacts(con: Any, contract: Contract, rows: pd.DataFrame, file: str, now: datetime) -> tuple[int, int]:
-    """Merge one file's merged rows (index = email key) into the client's contacts; (new, updated).
+def upsert_contacts(con: Any, contract: Contract, rows: pd.DataFrame, file: str, now: datetime) -> MergeCounts:
+    """Merge a file's valid rows (typed values by xml name, and `_line`) into the client's contacts.
 
-    Per field COALESCE(new, stored): an empty value never erases. Only new contacts and contacts
-    whose values actually change are written: their old rows are deleted and the merged rows
+    The rows reach DuckDB typed (list parameters of each field's column type). One query of
+    `tasks.merge` folds them with the stored contacts of their emails. Only new contacts and
+    contacts whose values change are written: their old rows are deleted and the merged rows
     inserted (much cheaper in DuckDB than MERGE INTO / ON CONFLICT). Call inside a transaction."""
     columns = ensure_contacts_table(con, contract)
     table = contacts_table(contract.id)
-    import pandas as pd  # not at import time: `status` never needs it
-
-    position = {f.xml.lower(): i for i, f in enumerate(contract.fields)}
-    incoming = pd.DataFrame(
-        {
-            "k": list(rows.index),
-            **{f"c{i}": [_sql_text(v) for v in rows[f.xml]] for i, f in enumerate(contract.fields)},
-        },
-        dtype=object,
+    fields = {f.xml.lower(): f for f in contract.fields}
+    values = [f"v{i}" for i in range(len(columns))]  # stored columns (dropped fields too), by position
+    typed = {i: fields[name.lower()] for i, name in enumerate(columns) if name.lower() in fields}
+    email = contract.email_field.xml.lower()
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _incoming AS SELECT unnest(?::VARCHAR[]) AS k, unnest(?::INTEGER[]) AS o, "
+        + ", ".join(f"unnest(?::{FIELD_TYPES[f.type].sql}[]) AS v{i}" for i, f in typed.items()),
+        [
+            [email_key(e) for e in rows[contract.email_field.xml]],
+            rows["_line"].tolist(),
+            *(_listed(rows[f.xml]) for f in typed.values()),
+        ],
     )
-    casts = ", ".join(f"CAST(c{i} AS {CONTACT_TYPES[f.type]}) AS c{i}" for i, f in enumerate(contract.fields))
-    merged, changed = [], []
-    for name in columns:
-        column = _quote(name)
-        if name.lower() in position:
-            new = f"i.c{position[name.lower()]}"
-            merged.append(f"COALESCE({new}, c.{column}) AS {column}")
-            changed.append(f"({new} IS NOT NULL AND {new} IS DISTINCT FROM c.{column})")
-        else:
-            merged.append(f"c.{column} AS {column}")
-    names = ", ".join(_quote(name) for name in columns)
-    con.register("_incoming", incoming)
-    try:
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE _upsert AS
-            SELECT i.k AS email_key, {", ".join(merged)},
-                   c.email_key IS NULL AS is_new,
-                   c.email_key IS NOT NULL AND ({" OR ".join(changed)}) AS is_changed,
-                   c.first_file
-            FROM (SELECT k, {casts} FROM _incoming) i LEFT JOIN {table} c ON c.email_key = i.k
-            """
+    (distinct,) = con.execute(
+        distinct_rows_sql("_incoming", [f"v{i}" for i, f in typed.items() if f.xml.lower() != email])
+    ).fetchone()
+    stored = ", ".join(f"{_quote(name)} AS v{i}" for i, name in enumerate(columns))
+    incoming = ", ".join(v if i in typed else f"NULL AS {v}" for i, v in enumerate(values))
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _upsert AS "
+        + fold_sql(
+            f"SELECT email_key AS k, {stored}, first_file AS f FROM {table} "
+            "WHERE email_key IN (SELECT k FROM _incoming)",
+            f"SELECT k, o, {incoming} FROM _incoming",
+            values,
         )
-        con.execute(f"DELETE FROM {table} WHERE email_key IN (SELECT email_key FROM _upsert WHERE is_changed)")
-        con.execute(
-            f"INSERT INTO {table} (email_key, {names}, first_file, last_file, updated_at) "
-            f"SELECT email_key, {names}, COALESCE(first_file, ?), ?, ? FROM _upsert WHERE is_new OR is_changed",
-            [file, file, now],
-        )
-        new, updated = con.execute("SELECT count_if(is_new), count_if(is_changed) FROM _upsert").fetchone()
-        con.execute("DROP TABLE _upsert")
-    finally:
-        con.unregister("_incoming")
-    return int(new), int(updated)
+    )
+    con.execute(f"DELETE FROM {table} WHERE email_key IN (SELECT k FROM _upsert WHERE is_changed)")
+    con.execute(
+        f"INSERT INTO {table} (email_key, {', '.join(_quote(name) for name in columns)}, first_file, last_file, "
+        f"updated_at) SELECT k, {', '.join(values)}, COALESCE(f, ?), ?, ? FROM _upsert WHERE is_new OR is_changed",
+        [file, file, now],
+    )
+    emails, new, updated = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE is_changed) FROM _upsert"
+    ).fetchone()
+    con.execute("DROP TABLE _upsert")
+    con.execute("DROP TABLE _incoming")
+    return MergeCounts.of(len(rows), int(distinct), int(emails), int(new), int(updated))
 
 
 def read_contacts(con: Any, contract: Contract) -> list[dict[str, Any]]:
@@ -539,6 +583,7 @@ def record_file_result(
     reason: str | None,
     run_id: str,
     imported_at: datetime,
+    code: str | None = None,
     format: str | None,
     encoding: str | None,
     delimiter: str | None,
@@ -547,19 +592,19 @@ def record_file_result(
     read_seconds: float,
     upsert_seconds: float,
 ) -> None:
-    """Close a staged file's ledger row: imported (with its statistics) or rejected (with the reason)."""
+    """Close a staged file's ledger row: imported (with its statistics) or rejected (with the reason and code)."""
     if status not in ("imported", "rejected") or set(stats) - set(IMPORT_STATS):
         raise ValueError("status must be imported|rejected and stats only the import statistics")
     counts = [stats.get(key) for key in IMPORT_STATS]
     con.execute(
         f"""
-        UPDATE files SET status = ?, reason = ?, run_id = ?, imported_at = ?, format = ?, encoding = ?,
+        UPDATE files SET status = ?, reason = ?, code = ?, run_id = ?, imported_at = ?, format = ?, encoding = ?,
                delimiter = ?, warnings = ?, read_seconds = ?, upsert_seconds = ?,
                {", ".join(f"{key} = ?" for key in IMPORT_STATS)}
         WHERE client = ? AND name = ?
         """,
         [
-            *(status, reason, run_id, imported_at, format, encoding, delimiter, "\n".join(warnings) or None),
+            *(status, reason, code, run_id, imported_at, format, encoding, delimiter, "\n".join(warnings) or None),
             *(read_seconds, upsert_seconds, *counts, client, name),
         ],
     )
@@ -614,36 +659,61 @@ def client_errors(con: Any, clients: list[str], limit: int) -> dict[str, FileErr
     return result
 
 
-def record_run(
-    con: Any,
-    *,
-    run_id: str,
-    client: str,
-    kind: str,
-    cutoff: datetime | None,
-    started_at: datetime,
-    finished_at: datetime,
-) -> dict[str, int]:
-    """A run's totals, summed from the ledger rows it closed (so a retried run counts each file once)."""
+@dataclass(frozen=True)
+class Run:
+    """What identifies an import run: its id (the Prefect task run's), client, kind, cut-off and start."""
+
+    run_id: str
+    client: str
+    kind: str  # daily | backfill
+    cutoff: datetime | None
+    started_at: datetime
+
+
+def record_run(con: Any, run: Run, *, finished_at: datetime | None, state: str) -> dict[str, int]:
+    """A run's row (state: running, completed, failed, crashed) with its totals, summed from the ledger
+    rows it closed (so a retried run counts each file once, and a crashed one is rebuilt exactly)."""
     stats = ", ".join(f"COALESCE(sum({key}), 0)::INTEGER" for key in IMPORT_STATS)
     con.execute(
         f"""
-        INSERT INTO runs
-        SELECT ?, ?, ?, ?, ?, ?, COALESCE(count_if(status = 'imported'), 0)::INTEGER,
+        INSERT INTO runs (run_id, client, kind, cutoff, started_at, finished_at, state, files_imported,
+                          files_rejected, {", ".join(IMPORT_STATS)})
+        SELECT ?, ?, ?, ?, ?, ?, ?, COALESCE(count_if(status = 'imported'), 0)::INTEGER,
                COALESCE(count_if(status = 'rejected'), 0)::INTEGER, {stats}
         FROM files WHERE client = ? AND run_id = ?
-        ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at,
+        ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at, state = excluded.state,
             files_imported = excluded.files_imported, files_rejected = excluded.files_rejected,
             {", ".join(f"{key} = excluded.{key}" for key in IMPORT_STATS)}
         """,
-        [run_id, client, kind, cutoff, started_at, finished_at, client, run_id],
+        [run.run_id, run.client, run.kind, run.cutoff, run.started_at, finished_at, state, run.client, run.run_id],
     )
     totals = _records(
         con,
         f"SELECT files_imported, files_rejected, {', '.join(IMPORT_STATS)} FROM runs WHERE run_id = ?",
-        [run_id],
+        [run.run_id],
     )[0]
     return {key: int(value) for key, value in totals.items()}
+
+
+def close_crashed_runs(con: Any, client: str, now: datetime) -> list[str]:
+    """Mark the client's runs still `running` as crashed, their totals rebuilt from the ledger; their ids.
+
+    Call holding the writer lock: an import holds it from its run's start to its end, so a run
+    still running then is one whose process died."""
+    crashed = [
+        Run(**row)
+        for row in _records(
+            con,
+            "SELECT run_id, client, kind, cutoff, started_at FROM runs WHERE client = ? AND state = 'running'",
+            [client],
+        )
+    ]
+    for run in crashed:
+        last = con.execute(
+            "SELECT max(imported_at) FROM files WHERE client = ? AND run_id = ?", [client, run.run_id]
+        ).fetchone()[0]
+        record_run(con, run, finished_at=last or now, state="crashed")
+    return [run.run_id for run in crashed]
 
 
 # --- retention -----------------------------------------------------------------------------------
@@ -659,15 +729,45 @@ def files_to_purge(con: Any, client: str, before: datetime) -> list[dict[str, An
     )
 
 
-def record_purge(con: Any, client: str, deletions: list[dict[str, Any]], purged: list[str], now: datetime) -> None:
-    """Log deletions (name, sha256, received_at, location) and mark ledger names purged; call in a transaction.
+def pending_deletions(con: Any, client: str) -> list[dict[str, Any]]:
+    """The client's deletions planned but not confirmed: what a purge that was killed meant to delete."""
+    return _records(
+        con,
+        "SELECT name, location, path, sha256, received_at FROM deletions "
+        "WHERE client = ? AND deleted_at IS NULL ORDER BY planned_at, name, location",
+        [client],
+    )
 
-    The ledger rows stay (name, hash, statistics): the name rule still refuses a purged name."""
+
+def plan_deletions(con: Any, client: str, deletions: list[dict[str, Any]], now: datetime) -> None:
+    """Write the intent to delete (name, location, path, sha256, received_at) before deleting; in a transaction."""
     for row in deletions:
         con.execute(
-            "INSERT INTO deletions VALUES (?, ?, ?, ?, ?, ?)",
-            [client, row["name"], row["sha256"], row["received_at"], now, row["location"]],
+            "INSERT INTO deletions (client, name, sha256, received_at, deleted_at, location, path, planned_at) "
+            "VALUES (?, ?, ?, ?, NULL, ?, ?, ?)",
+            [client, row["name"], row["sha256"], row["received_at"], row["location"], row["path"], now],
         )
+
+
+def record_purge(
+    con: Any,
+    client: str,
+    deleted: list[tuple[str, str]],
+    cancelled: list[tuple[str, str]],
+    purged: list[str],
+    now: datetime,
+) -> None:
+    """Confirm planned deletions (location, path) done, drop those cancelled, mark ledger names purged.
+
+    Call in a transaction. The ledger rows stay (name, hash, statistics): the name rule still
+    refuses a purged name."""
+    for sql, keys in (("UPDATE deletions SET deleted_at = ?", deleted), ("DELETE FROM deletions", cancelled)):
+        if keys:
+            con.execute(
+                f"{sql} WHERE client = ? AND deleted_at IS NULL AND (location, path) IN "
+                "(SELECT unnest(?), unnest(?))",
+                [*([now] if "SET" in sql else []), client, [k[0] for k in keys], [k[1] for k in keys]],
+            )
     if purged:
         con.execute(
             "UPDATE files SET purged_at = ? WHERE client = ? AND name IN (SELECT unnest(?)) AND purged_at IS NULL",
@@ -680,7 +780,8 @@ def deletion_log(con: Any, client: str | None = None) -> list[dict[str, Any]]:
     return _records(
         con,
         "SELECT client, name, sha256, received_at, deleted_at, location FROM deletions "
-        "WHERE CAST(? AS VARCHAR) IS NULL OR client = ? ORDER BY deleted_at DESC, client, name, location",
+        "WHERE deleted_at IS NOT NULL AND (CAST(? AS VARCHAR) IS NULL OR client = ?) "
+        "ORDER BY deleted_at DESC, client, name, location",
         [client, client],
     )
 
@@ -697,3 +798,171 @@ def ledger_entries(con: Any, client: str, names: list[str]) -> dict[str, dict[st
         [client, names],
     )
     return {row["name"]: row for row in rows}
+
+
+# --- the ops overview ----------------------------------------------------------------------------
+
+
+def record_failed_runs(con: Any, runs: list[Run], now: datetime) -> None:
+    """A `failed` row for each run a flow saw fail before the import wrote the run's own row (staging
+    unreadable, the store's lock never had, a task never run); a run that has its row keeps it.
+
+    Call in a transaction."""
+    for run in runs:
+        con.execute(
+            "INSERT INTO runs (run_id, client, kind, cutoff, started_at, finished_at, state) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'failed') ON CONFLICT (run_id) DO NOTHING",
+            [run.run_id, run.client, run.kind, run.cutoff, run.started_at, now],
+        )
+
+
+OVERVIEW_FILES = """
+WITH bounds AS (SELECT ?::TIMESTAMPTZ AS since, ?::TIMESTAMPTZ AS until),
+f AS (
+    SELECT client, name, status, reason, received_at, rows_read, rows_imported, rows_rejected,
+           received_at >= since AND received_at < until AS received_in,
+           COALESCE(imported_at, received_at) >= since AND COALESCE(imported_at, received_at) < until AS closed_in
+    FROM files, bounds WHERE client IN (SELECT unnest(?))
+)
+SELECT client,
+       count_if(received_in) AS received,
+       count_if(closed_in AND status = 'imported') AS imported,
+       count_if(closed_in AND status = 'rejected') AS rejected,
+       COALESCE(sum(rows_imported) FILTER (WHERE closed_in AND status = 'imported'), 0) AS rows_imported,
+       COALESCE(sum(rows_rejected) FILTER (WHERE closed_in AND status = 'imported'), 0) AS rows_rejected,
+       COALESCE(sum(rows_read) FILTER (WHERE closed_in AND status = 'imported'), 0) AS rows_read,
+       arg_max(name, received_at) FILTER (WHERE closed_in AND status = 'rejected') AS rejected_name,
+       arg_max(reason, received_at) FILTER (WHERE closed_in AND status = 'rejected') AS rejected_reason,
+       max(received_at) AS last_received_at
+FROM f GROUP BY client
+"""
+OVERVIEW_RUNS = """
+SELECT client, arg_max(state, COALESCE(finished_at, started_at)) AS last_import_state,
+       max(COALESCE(finished_at, started_at)) AS last_import_at
+FROM runs WHERE client IN (SELECT unnest(?)) GROUP BY client
+"""
+OVERVIEW_EMPTY = {  # a client with no file and no run
+    "received": 0,
+    "imported": 0,
+    "rejected": 0,
+    "rows_imported": 0,
+    "rows_rejected": 0,
+    "rows_read": 0,
+    "rejected_name": None,
+    "rejected_reason": None,
+    "last_received_at": None,
+    "last_import_state": None,
+    "last_import_at": None,
+}
+
+
+def overview_figures(con: Any, clients: list[str], since: datetime, until: datetime) -> dict[str, dict[str, Any]]:
+    """Per client, what the ops overview shows, in two queries for all the clients.
+
+    Of the files received (`received`) or closed (`imported`, `rejected`, and the rows of the files
+    imported) in [since, until): counts, and the newest rejected file's name and reason; the last
+    file ever received; the latest import run's state and time (its end, or its start while running)."""
+    figures = {client: dict(OVERVIEW_EMPTY) for client in clients}
+    for row in _records(con, OVERVIEW_FILES, [since, until, clients]):
+        figures[row.pop("client")].update(row)
+    for row in _records(con, OVERVIEW_RUNS, [clients]):
+        figures[row.pop("client")].update(row)
+    return figures
+
+
+# --- the client's folder: result documents and samples ---------------------------------------------
+
+ResultKey = tuple[str, str, int]  # client, name, version of its result document
+RESULT_COLUMNS = (
+    "name, status, reason, code, received_at, size, sha256, same_content_as, format, encoding, delimiter, "
+    f"warnings, {', '.join(IMPORT_STATS)}, imported_at, purged_at, pickup"
+)
+
+
+def mark_results(con: Any, client: str, names: list[str], now: datetime) -> None:
+    """The result documents of these names changed at `now`: the next writer writes them (the outbox)."""
+    if names:
+        con.execute(
+            "INSERT INTO results (client, name, version, changed_at) SELECT ?, unnest(?), 1, ? "
+            "ON CONFLICT (client, name) DO UPDATE SET version = results.version + 1, changed_at = excluded.changed_at",
+            [client, sorted(set(names)), now],
+        )
+
+
+def pending_results(con: Any, clients: list[str]) -> list[dict[str, Any]]:
+    """The result documents of these clients changed since last written: client, name, version, changed_at."""
+    return _records(
+        con,
+        "SELECT client, name, version, changed_at FROM results WHERE client IN (SELECT unnest(?)) "
+        "AND (written_version IS NULL OR written_version < version) ORDER BY client, name",
+        [clients],
+    )
+
+
+def clients_with_pending_results(con: Any, clients: list[str]) -> set[str]:
+    """The clients among these with a result document still to write (a write that failed is retried)."""
+    return {row["client"] for row in pending_results(con, clients)}
+
+
+def _keyed(con: Any, sql: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Rows of `sql` (selecting client and name first, with a `(client, name) IN` placeholder pair) by key."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in keys}
+    for row in _records(con, sql, [[k[0] for k in keys], [k[1] for k in keys]]):
+        grouped[(row.pop("client"), row["name"])].append(row)
+    return grouped
+
+
+def result_files(con: Any, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The ledger rows (outcome, statistics, pickup check) of these (client, name) files, in one query."""
+    sql = f"SELECT client, {RESULT_COLUMNS} FROM files WHERE (client, name) IN (SELECT unnest(?), unnest(?))"
+    return {key: rows[0] for key, rows in _keyed(con, sql, keys).items() if rows}
+
+
+def ignored_uploads(con: Any, keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The re-uploads ignored under these (client, name) names, oldest first: seen_at, size, reason."""
+    sql = (
+        "SELECT client, name, seen_at, size, reason FROM ignored "
+        "WHERE (client, name) IN (SELECT unnest(?), unnest(?)) ORDER BY seen_at, size"
+    )
+    return _keyed(con, sql, keys)
+
+
+def row_errors_of(con: Any, keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Every row error of these (client, name) files, in line order: name, line, field, message."""
+    sql = (
+        "SELECT client, name, line, field, message FROM row_errors "
+        "WHERE (client, name) IN (SELECT unnest(?), unnest(?)) ORDER BY line, field, message"
+    )
+    return _keyed(con, sql, keys)
+
+
+def record_results_written(con: Any, written: list[ResultKey], now: datetime) -> None:
+    """These result document versions are in the clients' folders (a later version stays pending)."""
+    if written:
+        con.execute(
+            "UPDATE results SET written_version = greatest(COALESCE(written_version, 0), w.v), written_at = ? "
+            "FROM (SELECT unnest(?) AS c, unnest(?) AS n, unnest(?::INTEGER[]) AS v) AS w "
+            "WHERE results.client = w.c AND results.name = w.n",
+            [now, *([key[i] for key in written] for i in range(3))],
+        )
+
+
+def forget_results(con: Any, client: str, names: list[str]) -> None:
+    """Nothing left to write for these names: retention deleted their uploads and results."""
+    if names:
+        con.execute("DELETE FROM results WHERE client = ? AND name IN (SELECT unnest(?))", [client, names])
+
+
+def samples_digests(con: Any, clients: list[str]) -> dict[str, str]:
+    """Per client, the digest of the contract its samples folder was last written from (absent: never)."""
+    rows = con.execute("SELECT client, digest FROM samples WHERE client IN (SELECT unnest(?))", [clients]).fetchall()
+    return dict(rows)
+
+
+def record_samples(con: Any, client: str, digest: str, now: datetime) -> None:
+    """The client's samples folder now follows the contract of that digest."""
+    con.execute(
+        "INSERT INTO samples VALUES (?, ?, ?) ON CONFLICT (client) DO UPDATE SET digest = excluded.digest, "
+        "written_at = excluded.written_at",
+        [client, digest, now],
+    )

@@ -13,7 +13,9 @@ A pass has three steps, so the store is touched twice however many clients there
 3. a file not yet complete (size and mtime unchanged for `settle_seconds`) is recorded `waiting`;
 4. another upload under a name in the ledger (any status, purged too) is recorded `ignored`, once;
 5. an extension the platform does not accept is recorded `rejected`, with what is accepted;
-6. anything else is copied to staging (temporary name, size + sha256, rename) and recorded `staged`.
+6. anything else is copied to staging (temporary name, size + sha256, rename), checked (`tasks.pickup`:
+   read and validated as the import will) and recorded `staged` with what the check found.
+The files received or ignored get their result document in the client's `results/` (tasks/results.py).
 
 A ledger row is written only after its copy is whole, so a crash leaves at worst a staged file
 without a row; the next pass does not know the name, so it copies the file again over it.
@@ -30,8 +32,9 @@ from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from schemas.contract import Contract
-from tasks import store
-from tasks.settings import ACCEPTED_EXTENSIONS, Settings
+from tasks import formats, pickup, store
+from tasks.errors import RejectCode
+from tasks.settings import Settings
 from tasks.sftp import RemoteFile, Sftp, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
@@ -84,6 +87,8 @@ class Arrival:
     sha256: str | None = None
     staged_path: str | None = None
     same_content_as: str | None = None
+    code: str | None = None  # why rejected on arrival (RejectCode)
+    pickup: str | None = None  # the pickup check of a staged file (`PickupCheck.to_json`)
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,14 @@ class ForgetWaiting:
     names: tuple[str, ...]
 
 
-LedgerChange = Waiting | Ignored | Arrival | ForgetWaiting
+@dataclass(frozen=True)
+class SamplesWritten:
+    """Store change: the client's samples folder was written from the contract of this digest."""
+
+    digest: str
+
+
+LedgerChange = Waiting | Ignored | Arrival | ForgetWaiting | SamplesWritten
 
 
 @dataclass
@@ -106,6 +118,7 @@ class ClientSyncResult:
     files: list[FileOutcome] = field(default_factory=list)
     changes: list[LedgerChange] = field(default_factory=list)
     seconds: float = 0.0
+    pickup_seconds: float = 0.0  # of `seconds`, the pickup checks of the files staged
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for f in self.files if f.outcome == outcome)
@@ -119,6 +132,7 @@ class ClientSyncResult:
             "same_content": {f.name: f.same_content_as for f in self.files if f.same_content_as},
             "rejected_files": {f.name: f.reason for f in self.files if f.outcome == "rejected"},
             "seconds": round(self.seconds, 3),
+            "pickup_seconds": round(self.pickup_seconds, 3),
         }
 
 
@@ -129,8 +143,8 @@ def is_temporary(name: str) -> bool:
 
 
 def is_accepted(name: str) -> bool:
-    """True when the extension is one the import reads (case-insensitive)."""
-    return PurePosixPath(name).suffix.lower() in ACCEPTED_EXTENSIONS
+    """True when the import reads a file of that name (any case): a format, maybe compressed and/or encrypted."""
+    return formats.accepts(name)
 
 
 def is_complete(file: RemoteFile, waiting: tuple[int, datetime, datetime] | None, now: datetime, settle: int) -> bool:
@@ -165,10 +179,10 @@ def ignored_reason(name: str, first_received: datetime) -> str:
 
 def rejected_extension_reason(name: str) -> str:
     """Why a file with an unaccepted extension is refused, listing what is accepted."""
-    suffix = PurePosixPath(name).suffix or "(none)"
+    suffix = name[len(PurePosixPath(formats.wrappers(name)[0]).stem) :] or "(none)"  # .txt, .txt.gz
     return (
-        f"the extension {suffix} is not accepted; accepted: {', '.join(ACCEPTED_EXTENSIONS)} "
-        "(upper or lower case) — upload the file again with one of these"
+        f"the extension {suffix} is not accepted; accepted: {', '.join(formats.extensions())} "
+        f"(upper or lower case), {formats.wrapped_text()} — upload the file again with one of these"
     )
 
 
@@ -248,7 +262,9 @@ def _classify(
             result.files.append(FileOutcome(file.name, "ignored", reason))
         elif not is_accepted(file.name):
             reason = rejected_extension_reason(file.name)
-            result.changes.append(Arrival(file.name, "rejected", file.size, file.mtime, reason=reason))
+            result.changes.append(
+                Arrival(file.name, "rejected", file.size, file.mtime, reason=reason, code=RejectCode.EXTENSION)
+            )
             settled.append(file.name)
             result.files.append(FileOutcome(file.name, "rejected", reason))
         else:
@@ -292,8 +308,19 @@ def _copy_all(
             continue
         same = first_by_hash.setdefault(done.sha256, file.name)  # an earlier file, or this one (first)
         same_as = same if same != file.name else None
+        check = pickup.check_staged(settings, contract, file.name)
+        result.pickup_seconds += check.seconds
         result.changes.append(
-            Arrival(file.name, "staged", done.size, file.mtime, None, done.sha256, done.staged_path, same_as)
+            Arrival(
+                file.name,
+                "staged",
+                done.size,
+                file.mtime,
+                sha256=done.sha256,
+                staged_path=done.staged_path,
+                same_content_as=same_as,
+                pickup=check.to_json(),
+            )
         )
         result.changes.append(ForgetWaiting((file.name,)))
         result.files.append(FileOutcome(file.name, "staged", None, done.sha256, same_as))
@@ -313,20 +340,27 @@ def write_all(con: Any, results: list[ClientSyncResult]) -> dict[str, str]:
 
 
 def write_changes(con: Any, result: ClientSyncResult) -> None:
-    """Apply one client's ledger changes in one transaction (all of them or none)."""
+    """Apply one client's ledger changes in one transaction (all of them or none); the result documents of
+    the files received or ignored become due for writing."""
     client, now = result.client, result.now
     arrivals: list[dict[str, Any]] = []
     forget: list[str] = []  # a name is forgotten or waiting in one pass, never both: order does not matter
+    results: list[str] = []
     with store.transaction(con):
         for change in result.changes:
             match change:
                 case Waiting(name, size, mtime):
                     store.record_waiting(con, client, name, size, mtime, now)
                 case Ignored(name, size, mtime, reason):
-                    store.record_ignored(con, client, name, size, mtime, now, reason)
+                    if store.record_ignored(con, client, name, size, mtime, now, reason):
+                        results.append(name)
                 case Arrival():
                     arrivals.append(asdict(change))
+                    results.append(change.name)
                 case ForgetWaiting(names):
                     forget.extend(names)
+                case SamplesWritten(digest):
+                    store.record_samples(con, client, digest, now)
         store.record_arrivals(con, client, now, arrivals)
         store.forget_waiting(con, client, forget)
+        store.mark_results(con, client, results, now)

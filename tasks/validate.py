@@ -12,8 +12,10 @@ import pandera.errors
 
 from schemas.contacts import REQUIRED_CHECK, build_schema, checked, typed_column
 from schemas.contract import Contract, ContractField
+from tasks import formats
 from tasks.errors import FileRejected, RejectCode, RowError
-from tasks.readers import RawTable, read_bytes
+from tasks.formats import RawTable, read_bytes
+from tasks.formats.pgp import PgpKey
 
 SEPARATORS = {",": "comma", ";": "semicolon"}
 
@@ -28,6 +30,7 @@ class ParsedFile:
     delimiter: str | None
     rows: pd.DataFrame
     rows_read: int
+    columns: list[str]  # the header's names, or the element names seen (XML): all the contract's, checked
     errors: list[RowError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -53,7 +56,7 @@ def check_size(name: str, size: int, max_bytes: int, warn_bytes: int) -> list[st
 def _separator_hint(table: RawTable, contract: Contract) -> str:
     """A hint when a CSV looks separated by the other separator than the contract's."""
     expected = contract.csv.delimiter
-    if table.format != "csv" or len(table.header) >= len(contract.fields):
+    if not formats.get(table.format).delimited or len(table.header) >= len(contract.fields):
         return ""
     for other, word in SEPARATORS.items():
         if other != expected and len(other.join(table.header).split(other)) >= len(contract.fields):
@@ -68,8 +71,13 @@ def _columns(count: int) -> str:
     return f"{count} column" if count == 1 else f"{count} columns"
 
 
+def _found(name: str) -> str:
+    """A header cell quoted for a message; one with an '@' is a contact's email (no header row), never repeated."""
+    return "an email address (is the header row missing?)" if "@" in name else f"'{name}'"
+
+
 def check_header(table: RawTable, contract: Contract) -> None:
-    """CSV/XLS(X): the header must list the contract's field names, in order; name the first difference."""
+    """Positional columns (CSV, XLS(X)): the header lists the contract's field names in order; name the first miss."""
     found = [h.strip() for h in table.header]
     expected = [f.name for f in contract.fields]
     if found == expected:
@@ -79,14 +87,14 @@ def check_header(table: RawTable, contract: Contract) -> None:
     for position, (have, want) in enumerate(zip(found, expected, strict=False), start=1):
         if have != want:
             case = " (names are case-sensitive)" if have.lower() == want.lower() else ""
-            problem = f"column {position} is '{have}' but the contract expects '{want}'{case}."
+            problem = f"column {position} is {_found(have)} but the contract expects '{want}'{case}."
             break
     else:
         position = min(len(found), len(expected)) + 1
         if len(found) < len(expected):
             problem = f"column {position} '{expected[position - 1]}' is missing."
         else:
-            problem = f"column {position} '{found[position - 1]}' is not in the contract."
+            problem = f"column {position} {_found(found[position - 1])} is not in the contract."
     counts = f" ({_columns(len(found))}, the contract has {len(expected)})" if len(found) != len(expected) else ""
     raise FileRejected(
         RejectCode.HEADER, table.file, f"The header does not match the contract{counts}: {problem}{hint}{order}"
@@ -94,7 +102,7 @@ def check_header(table: RawTable, contract: Contract) -> None:
 
 
 def check_xml_names(table: RawTable, contract: Contract) -> None:
-    """XML: every element inside <contact> must be one of the contract's names, exactly (case-sensitive)."""
+    """Named columns (XML): every element inside <contact> is one of the contract's names, exactly (case-sensitive)."""
     allowed = [f.xml for f in contract.fields]
     unknown = [n for n in table.header if n not in allowed]
     if not unknown:
@@ -112,12 +120,17 @@ def check_xml_names(table: RawTable, contract: Contract) -> None:
     )
 
 
+def _key(contract_field: ContractField, named: bool) -> str:
+    """What a field goes by in the file: its xml name in named columns, its name in a header."""
+    return contract_field.xml if named else contract_field.name
+
+
 def _reason(contract_field: ContractField, text: object) -> str:
     """Why a cell failed its type check: the parser's own message."""
     return checked(contract_field, str(text))[1] or "Invalid value."
 
 
-def _row_errors(texts: pd.DataFrame, lines: list[int], contract: Contract, format: str) -> list[RowError]:
+def _row_errors(texts: pd.DataFrame, lines: list[int], contract: Contract, named: bool) -> list[RowError]:
     """Every failed check of the text table (pandera, lazy), as row errors with line, field and reason."""
     try:
         build_schema(contract).validate(texts, lazy=True)
@@ -126,7 +139,7 @@ def _row_errors(texts: pd.DataFrame, lines: list[int], contract: Contract, forma
         errors = []
         for case in exc.failure_cases.itertuples(index=False):
             contract_field = fields[str(case.column)]
-            shown = contract_field.xml if format == "xml" else contract_field.name
+            shown = _key(contract_field, named)
             message = (
                 f"{shown} is required." if case.check == REQUIRED_CHECK else _reason(contract_field, case.failure_case)
             )
@@ -135,23 +148,22 @@ def _row_errors(texts: pd.DataFrame, lines: list[int], contract: Contract, forma
     return []
 
 
-def parse_file(name: str, data: bytes, contract: Contract, *, max_bytes: int, warn_bytes: int) -> ParsedFile:
-    """Read, check and type a file against the client's contract."""
+def parse_file(
+    name: str, data: bytes, contract: Contract, *, max_bytes: int, warn_bytes: int, pgp: PgpKey | None = None
+) -> ParsedFile:
+    """Read, check and type a file against the client's contract (`pgp`: the platform's key, for encrypted files)."""
     warnings = check_size(name, len(data), max_bytes, warn_bytes)
     if not data.strip():
         raise FileRejected(RejectCode.EMPTY, name, "The file is empty.")
-    table = read_bytes(name, data, contract)
+    table = read_bytes(name, data, contract, pgp)
     rows_read = len(table.rows) + len({e.line for e in table.row_errors})
-    if table.format == "xml":
-        check_xml_names(table, contract)
-        if rows_read == 0:
-            raise FileRejected(RejectCode.EMPTY, name, "The file holds no <contact> elements.")
+    named = formats.get(table.format).named_columns
+    if named:
+        check_xml_names(table, contract)  # a root with no <contact>: a day with no new contacts, 0 rows
     else:
         if not table.header:
             raise FileRejected(RejectCode.EMPTY, name, "The file is empty: no header row and no contacts.")
-        check_header(table, contract)
-        if rows_read == 0:
-            raise FileRejected(RejectCode.EMPTY, name, "The file has a header but no contact rows.")
+        check_header(table, contract)  # a header and no rows: a day with no new contacts, 0 rows
     if rows_read > contract.max_rows:
         raise FileRejected(
             RejectCode.TOO_MANY_ROWS,
@@ -159,18 +171,15 @@ def parse_file(name: str, data: bytes, contract: Contract, *, max_bytes: int, wa
             f"The file has {rows_read:,} contact rows; the limit is {contract.max_rows:,} per file. "
             "Split it into smaller files.",
         )
-    keys = table.header if table.format == "xml" else [h.strip() for h in table.header]
+    keys = table.header if named else [h.strip() for h in table.header]
     columns = {n: [row[i] for row in table.rows] for i, n in enumerate(keys)}
     names = [f.xml for f in contract.fields]
     texts = pd.DataFrame(
-        {
-            f.xml: columns.get(f.xml if table.format == "xml" else f.name, [""] * len(table.rows))
-            for f in contract.fields
-        },
+        {f.xml: columns.get(_key(f, named), [""] * len(table.rows)) for f in contract.fields},
         columns=names,
         dtype=str,
     )
-    errors = sorted(table.row_errors + _row_errors(texts, table.lines, contract, table.format), key=lambda e: e.line)
+    errors = sorted(table.row_errors + _row_errors(texts, table.lines, contract, named), key=lambda e: e.line)
     rejected = {e.line for e in errors}
     keep = [i for i, line in enumerate(table.lines) if line not in rejected]
     valid = texts.iloc[keep]
@@ -178,11 +187,12 @@ def parse_file(name: str, data: bytes, contract: Contract, *, max_bytes: int, wa
     rows["_line"] = pd.Series([table.lines[i] for i in keep], dtype="int64")
     return ParsedFile(
         file=name,
-        format=table.format,
+        format=table.described_format,
         encoding=table.encoding,
         delimiter=table.delimiter,
         rows=rows,
         rows_read=rows_read,
+        columns=keys,
         errors=errors,
         warnings=warnings + table.warnings,
     )

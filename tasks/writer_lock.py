@@ -132,6 +132,7 @@ class WriterLock:
         self._held: _Ticket | None = None
         self._since = 0.0
         self._owner: int | None = None  # the thread inside now: it may take the lock again (nested writes)
+        self._at_release: list[Callable[[], None]] = []
 
     def _acquire(self) -> _Ticket:
         ticket = _Ticket(self.queue, self._who())
@@ -150,6 +151,10 @@ class WriterLock:
         except BaseException:
             ticket.release()
             raise
+
+    def at_release(self, callback: Callable[[], None]) -> None:
+        """Run `callback` (once) when this process next gives the lock back, before others may take it."""
+        self._at_release.append(callback)
 
     def holder(self) -> Holder | None:
         """Who holds the store now (the first live ticket), or None when nobody does."""
@@ -182,7 +187,11 @@ class WriterLock:
                     keep = self._waiting > 0 and time.monotonic() - self._since < self._handoff_seconds
                 if self._held is not None and not keep:
                     held, self._held = self._held, None
-                    held.release()
+                    try:
+                        while self._at_release:
+                            self._at_release.pop()()
+                    finally:
+                        held.release()
 
 
 @cache

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,26 +20,25 @@ CRASHED = 3
 
 
 def _install(point: str, target: int) -> None:
-    real_transaction, real_record = store.transaction, store.record_file_result
-    count = 0
+    real_commit, real_record = importer._commit, store.record_file_result
+    file = 0
 
-    @contextmanager
-    def transaction(con: Any) -> Iterator[Any]:
-        nonlocal count
-        count += 1
-        if point == "before" and count == target:
+    def commit(*args: Any, **kwargs: Any) -> Any:
+        nonlocal file
+        file += 1
+        if point == "before" and file == target:
             os._exit(CRASHED)
-        with real_transaction(con):
-            yield con
-        if point == "after" and count == target:
+        outcome = real_commit(*args, **kwargs)
+        if point == "after" and file == target:
             os._exit(CRASHED)
+        return outcome
 
     def record(*args: Any, **kwargs: Any) -> None:
         real_record(*args, **kwargs)
-        if point == "during" and count == target:
+        if point == "during" and file == target:
             os._exit(CRASHED)
 
-    store.transaction = transaction  # type: ignore[assignment]
+    importer._commit = commit  # type: ignore[assignment]
     store.record_file_result = record  # type: ignore[assignment]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from schemas.contract import Contract, load_contracts
 from schemas.samples import Record, write_rows
-from tasks import store
+from tasks import formats, store
 from tasks.importer import staged_url
 from tasks.settings import Settings
 
@@ -57,8 +57,8 @@ def stage_records(
 ) -> None:
     """Stage typed contacts as a file of the format its extension names."""
     fmt = name.rsplit(".", 1)[-1]
-    assert fmt in ("csv", "xlsx", "xml")
-    stage_bytes(settings, contract.id, name, write_rows(contract, records, fmt), received_at)  # type: ignore[arg-type]
+    assert fmt in formats.writable()
+    stage_bytes(settings, contract.id, name, write_rows(contract, records, fmt), received_at)
 
 
 def contacts(settings: Settings, contract: Contract) -> list[dict[str, Any]]:

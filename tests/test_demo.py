@@ -32,8 +32,8 @@ def test_make_demo_passes_beside_two_cpu_burners(tmp_path: Path) -> None:
     out = done.stdout
     assert "northwind  (next import" in out and "northwind-with-bad-rows.csv  imported" in out
     assert "northwind-bomb.xml           rejected" in out
-    assert (
-        out.rstrip()
-        .splitlines()[-1]
-        .startswith(f"The Prefect UI with these runs and artifacts: http://127.0.0.1:{port}")
-    )
+    ui, last = f"http://127.0.0.1:{port}", out.rstrip().splitlines()[-3:]
+    assert last[0].startswith(f"The Prefect UI with these runs and artifacts: {ui}")
+    assert last[1].endswith(f"{ui}/artifacts/key/uploads-overview")  # the demo ends pointing to the ops overview
+    assert last[2].endswith(f"{ui}/artifacts/key/overview-today")
+    assert "## Uploads today, " in out and "- **[northwind](" in out

@@ -99,6 +99,9 @@ def test_killed_then_rerun_gives_the_uninterrupted_result(
     assert len(closed) == (file if point == "after" else file - 1)
     assert run_import(home) == 0
     assert snapshot(settings) == uninterrupted
+    with store.open_store(settings.db_path, read_only=True) as con:  # the killed run's record, rebuilt
+        runs = con.execute("SELECT state, files_imported + files_rejected FROM runs ORDER BY started_at").fetchall()
+    assert runs == [("crashed", len(closed)), ("completed", 4 - len(closed))]
     contacts_now, files, _ = uninterrupted
     assert {c["email"] for c in contacts_now} == {"A@x.com", "b@x.com", "c@x.com", "d@x.com"}
     assert files["2.csv"][1:9] == (None, 4, 3, 1, 1, 0, 1, 1)

@@ -144,3 +144,11 @@ def test_staged_bytes_that_are_not_the_file_received_are_never_imported(home: Pa
         importer.import_file(settings, ACME, "a.csv", "r1")
     assert ledger(settings, "acme")["a.csv"]["status"] == "staged"
     assert contacts(settings, ACME) == []
+
+
+def test_a_file_whose_every_row_is_rejected_is_imported_with_its_errors(home: Path) -> None:
+    settings = load_settings()
+    stage_bytes(settings, "acme", "bad.csv", b"Email,Name,Points,Amount,Born,Seen,Opted In,Tier\nnope,Ann,,,,,,\n")
+    outcome = importer.import_file(settings, ACME, "bad.csv", "r1")
+    assert (outcome.status, outcome.stats["rows_rejected"], outcome.stats["new_contacts"]) == ("imported", 1, 0)
+    assert contacts(settings, ACME) == []

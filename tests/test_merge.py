@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks import importer
-from tasks.merge import merge_rows
+from tasks import importer, store
+from tasks.merge import MergeCounts, email_key
 from tasks.settings import load_settings
 from tests.importing import BASE_TIME, contacts, ledger, make_contract, stage_records
 
@@ -73,6 +73,20 @@ CASES: list[tuple[str, list[Row], dict[str, tuple[str | None, ...]], int, int]] 
         2,
     ),
     (
+        "case beyond ASCII",
+        [("ÅSA@x.com", "Åsa", None, None), ("åsa@x.com", None, "Umeå", None)],
+        {"åsa@x.com": ("åsa@x.com", "Åsa", "Umeå", None)},
+        0,
+        1,
+    ),
+    (
+        "a value changed and changed back: the latest wins",
+        [("a@x.com", "Ann", None, None), ("a@x.com", "Bob", None, None), ("a@x.com", "Ann", None, None)],
+        {"a@x.com": ("a@x.com", "Ann", None, None)},
+        1,
+        1,
+    ),
+    (
         "duplicates and merges counted apart",
         [
             ("a@x.com", "A", None, None),
@@ -88,20 +102,49 @@ CASES: list[tuple[str, list[Row], dict[str, tuple[str | None, ...]], int, int]] 
 ]
 
 
+def merge_into_store(db: Path, rows: pd.DataFrame, name: str) -> MergeCounts:
+    """One file's typed rows merged into the store at `db`, in its own transaction."""
+    with store.open_store(db) as con, store.transaction(con):
+        return store.upsert_contacts(con, CONTRACT, rows, name, BASE_TIME)
+
+
+def stored(db: Path) -> dict[str, tuple[str | None, ...]]:
+    """The stored contacts by email key: (email, name, city, amount as written)."""
+    with store.open_store(db, read_only=True) as con:
+        return {
+            email_key(c["email"]): (c["email"], c["name"], c["city"], c["amount"] and str(c["amount"].normalize()))
+            for c in store.read_contacts(con, CONTRACT)
+        }
+
+
 @pytest.mark.parametrize(
     ("rows", "expected", "duplicates", "merged"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_merge_within_a_file(
-    rows: list[Row], expected: dict[str, tuple[str | None, ...]], duplicates: int, merged: int
+    tmp_path: Path, rows: list[Row], expected: dict[str, tuple[str | None, ...]], duplicates: int, merged: int
 ) -> None:
-    result = merge_rows(frame(rows), CONTRACT)
-    got = {
-        key: (r["email"], r["name"], r["city"], None if r["amount"] is None else str(r["amount"].normalize()))
-        for key, r in result.rows.to_dict("index").items()
-    }
-    assert got == expected
-    assert list(result.rows.index) == list(expected)  # first appearance order
-    assert (result.duplicates_removed, result.emails_merged) == (duplicates, merged)
+    counts = merge_into_store(tmp_path / "store.duckdb", frame(rows), "f.csv")
+    assert stored(tmp_path / "store.duckdb") == expected
+    assert counts == MergeCounts(duplicates, merged, new_contacts=len(expected), updated_contacts=0)
+
+
+def test_a_file_merged_again_changes_nothing(tmp_path: Path) -> None:
+    """The rows of a file merged into what they produced: every contact stored already, none updated."""
+    db = tmp_path / "store.duckdb"
+    rows = frame([("a@x.com", "Ann", None, "1.50"), ("b@x.com", "Bob", "Oslo", None), ("A@x.com", None, "Rome", None)])
+    merge_into_store(db, rows, "first.csv")
+    before = stored(db)
+    assert merge_into_store(db, rows, "again.csv") == MergeCounts(0, 1, new_contacts=0, updated_contacts=0)
+    assert stored(db) == before
+
+
+def test_a_contract_of_emails_only_and_a_file_of_no_valid_rows(tmp_path: Path) -> None:
+    emails = make_contract("emails", [CONTRACT.fields[0].model_dump()])
+    rows = pd.DataFrame({"email": ["a@x.com", "A@x.com ", "a@x.com", "b@x.com"], "_line": [2, 3, 4, 5]})
+    with store.open_store(tmp_path / "store.duckdb") as con, store.transaction(con):
+        assert store.upsert_contacts(con, emails, rows, "f.csv", BASE_TIME) == MergeCounts(2, 0, 2, 0)
+        assert store.upsert_contacts(con, emails, rows.iloc[:0], "none.csv", BASE_TIME) == MergeCounts(0, 0, 0, 0)
+        assert store.read_contacts(con, emails) == [{"email": "a@x.com"}, {"email": "b@x.com"}]
 
 
 def record(
@@ -153,7 +196,7 @@ def test_merge_across_files_and_against_the_store(
 
 
 def test_one_run_equals_one_merged_file(home: Path) -> None:
-    """Three files imported in order give the contacts of their rows merged as one file."""
+    """Three files imported in order give the contacts of their rows imported as one file."""
     settings = load_settings()
     files = [
         [record("a@x.com", "Ann", None, "1"), record("b@x.com", "Bob")],
@@ -163,15 +206,8 @@ def test_one_run_equals_one_merged_file(home: Path) -> None:
     for i, records in enumerate(files):
         stage_records(settings, CONTRACT, f"f{i}.csv", records, BASE_TIME.replace(minute=i))
         importer.import_file(settings, CONTRACT, f"f{i}.csv", "run-1")
-    together = merge_rows(
-        frame(
-            [
-                (r["email"], r["name"], r["city"], r["amount"] and str(r["amount"]))  # type: ignore[misc]
-                for records in files
-                for r in records
-            ]
-        ),
-        CONTRACT,
-    )
-    stored = {c["email"].strip().lower(): (c["name"], c["city"], c["amount"]) for c in contacts(settings, CONTRACT)}
-    assert stored == {k: (r["name"], r["city"], r["amount"]) for k, r in together.rows.to_dict("index").items()}
+    together = CONTRACT.model_copy(update={"id": "together"})
+    stage_records(settings, together, "all.csv", [r for records in files for r in records])
+    importer.import_file(settings, together, "all.csv", "run-1")
+    assert contacts(settings, CONTRACT) == contacts(settings, together)
+    assert contacts(settings, CONTRACT)[0] == {"email": "a@x.com", "name": "Ann", "city": "Lima", "amount": Decimal(2)}

@@ -16,8 +16,8 @@ from openpyxl import Workbook
 
 from schemas.contract import Contract, load_contracts
 from tasks.errors import FileRejected, RejectCode
-from tasks.readers import OLE_MAGIC, read_bytes
-from tasks.readers.excel import cell_text
+from tasks.formats import OLE_MAGIC, read_bytes
+from tasks.formats.excel import cell_text
 from tasks.validate import parse_file
 
 DATA = Path(__file__).parent / "data"

@@ -8,7 +8,7 @@ import pytest
 
 from schemas.contract import Contract, load_contracts
 from tasks.errors import FileRejected, RejectCode
-from tasks.readers import read_bytes
+from tasks.formats import read_bytes
 
 NORTHWIND: Contract = load_contracts(Path(__file__).parents[1] / "examples" / "clients")["northwind"]
 

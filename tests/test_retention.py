@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,6 +93,7 @@ def test_purge_deletes_logs_and_keeps_the_name(files: Path) -> None:
         "before": "",
         "sftp": 0,
         "staging": 0,
+        "results": 0,
         "ledger_purged": 0,
         "already_gone": 0,
     }
@@ -105,3 +109,44 @@ def test_retention_flow_purges_every_client(files: Path) -> None:
     assert summary["clients"]["northwind"]["ledger_purged"] == 1
     assert summary["failed"] == {}
     assert sorted(p.name for p in files.iterdir()) == ["preserved-mtime.csv", "recent.csv"]
+
+
+# a purge that is SIGKILLed right after its first deletion (the kill is real; the hook only times it)
+KILLED_PURGE = """
+import os, signal, sys
+from datetime import datetime
+from schemas.contract import load_contracts
+from tasks import retention, sftp
+from tasks.settings import load_settings
+
+delete = retention._delete
+def delete_then_die(*args):
+    delete(*args)
+    os.kill(os.getpid(), signal.SIGKILL)
+retention._delete = delete_then_die
+settings = load_settings()
+with sftp.connect(settings.sftp) as connection:
+    contract = load_contracts(settings.clients_dir)["northwind"]
+    retention.purge_client(connection, settings, contract, datetime.fromisoformat(sys.argv[1]))
+"""
+
+
+def test_a_purge_killed_between_deletions_loses_none_from_the_log(files: Path) -> None:
+    settings = load_settings()
+    killed = subprocess.run([sys.executable, "-c", KILLED_PURGE, NOW.isoformat()], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    gone = {"old.csv", "upload.tmp"} - {p.name for p in files.iterdir()}
+    staged_gone = not (Path(settings.staging_url) / "northwind" / "old.csv").exists()
+    assert len(gone) + staged_gone == 1  # killed right after the first of three deletions
+    with store.open_store(settings.db_path, read_only=True) as con:
+        assert store.deletion_log(con) == []  # nothing confirmed yet
+        assert len(store.pending_deletions(con, "northwind")) == 3  # but all three were planned first
+
+    result = purge()  # the rerun deletes what is left and confirms what the killed run deleted
+    assert result.summary()["sftp"] == 2 and result.summary()["staging"] == 1
+    with store.open_store(settings.db_path, read_only=True) as con:
+        log = {(row["name"], row["location"]) for row in store.deletion_log(con, "northwind")}
+        assert store.pending_deletions(con, "northwind") == []
+        ledger = {row["name"]: row for row in store.client_files(con, ["northwind"])["northwind"]}
+    assert log == {("old.csv", "sftp"), ("old.csv", "staging"), ("upload.tmp", "sftp")}
+    assert ledger["old.csv"]["status"] == "purged"

@@ -20,7 +20,7 @@ def _fill(con: Any) -> None:
         together = [{"name": f"{n}.csv", "status": "staged", "size": 1, "mtime": NOW} for n in ("b", "a", "c")]
         store.record_arrivals(con, client, NOW - timedelta(days=1), together)
         store.record_arrival(con, client=client, name="late.csv", status="staged", size=1, mtime=NOW, received_at=NOW)
-        store.record_purge(con, client, [], ["c.csv"], NOW)
+        store.record_purge(con, client, [], [], ["c.csv"], NOW)
         store.record_waiting(con, client, "w.csv", 1, NOW, NOW)
         store.record_ignored(con, client, "a.csv", 2, NOW, NOW - timedelta(hours=1), "name already used")
         errors = [RowError(line, "Amount", f"bad {line}") for line in range(9, 2 + 3 * i, -1)]

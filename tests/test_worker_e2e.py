@@ -75,6 +75,7 @@ def test_backfill_through_a_worker(
         elapsed = time.monotonic() - started
         assert run["state"]["type"] == "COMPLETED", run["state"].get("message")
         assert run["name"].startswith("backfill-northwind-")
+        assert {"backfill", "kind:backfill", "client:northwind"} <= set(run["tags"])  # the run tagged itself
         print(f"\nprefect deployment run -> completed: {elapsed:.1f} s; flow run itself {run['total_run_time']:.1f} s")
     finally:
         local.stop(worker)

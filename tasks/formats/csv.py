@@ -1,4 +1,4 @@
-"""CSV reader on the stdlib `csv` module.
+"""CSV on the stdlib `csv` module: the reader, and the writer of samples.
 
 pandas, pyarrow, polars and DuckDB refuse a whole file when one line has too many fields; our rule
 rejects that line only, and row errors need the physical line where each record starts (embedded
@@ -10,8 +10,10 @@ import csv
 import io
 
 from schemas.contract import Contract
+from schemas.field_types import to_text
+from schemas.samples import Record
 from tasks.errors import FileRejected, RejectCode, RowError
-from tasks.readers import RawTable
+from tasks.formats import RawTable, ReadOptions
 
 BOMS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 csv.field_size_limit(10 * 1024 * 1024)  # one field may be long (notes); the file size is capped anyway
@@ -44,7 +46,7 @@ def decode(name: str, data: bytes) -> tuple[str, str]:
         ) from None
 
 
-def read_csv(name: str, data: bytes, contract: Contract) -> RawTable:
+def read(name: str, data: bytes, options: ReadOptions) -> RawTable:
     """Read a CSV with the contract's delimiter; a record with the wrong number of fields is a row error."""
     text, encoding = decode(name, data)
     if "\x00" in text:
@@ -53,7 +55,7 @@ def read_csv(name: str, data: bytes, contract: Contract) -> RawTable:
             name,
             "The file holds NUL characters (UTF-16 without a byte-order mark?). Save it as CSV UTF-8.",
         )
-    delimiter = contract.csv.delimiter
+    delimiter = options.delimiter
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     table = RawTable(file=name, format="csv", header=[], encoding=encoding, delimiter=delimiter)
     header: list[str] | None = None
@@ -83,3 +85,12 @@ def read_csv(name: str, data: bytes, contract: Contract) -> RawTable:
         raise FileRejected(RejectCode.CORRUPT, name, f"The CSV cannot be read after line {last_line}: {exc}.") from None
     table.header = header or []
     return table
+
+
+def write(contract: Contract, records: list[Record], encoding: str) -> bytes:
+    """Typed contacts under a header of the contract's field names, with its delimiter, in `encoding`."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, delimiter=contract.csv.delimiter, lineterminator="\r\n")
+    writer.writerow([f.name for f in contract.fields])
+    writer.writerows([to_text(f, r.get(f.xml)) for f in contract.fields] for r in records)
+    return out.getvalue().encode(encoding)

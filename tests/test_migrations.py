@@ -1,0 +1,55 @@
+"""The store's migrations: a store written by an earlier version opens and is upgraded, its data intact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from tasks import store
+
+OLD_STORE = Path(__file__).parent / "data" / "store-ad7ce00.sql"
+TABLES = ("files", "waiting", "ignored", "row_errors", "runs", "deletions", '"contacts_northwind"')
+
+
+def _rows(con: Any, columns: dict[str, list[str]]) -> dict[str, list[tuple[object, ...]]]:
+    """Every table's rows, reading only the given columns of each."""
+    return {t: con.execute(f"SELECT {', '.join(c)} FROM {t} ORDER BY ALL").fetchall() for t, c in columns.items()}
+
+
+def _old_store(path: Path) -> tuple[dict[str, list[str]], dict[str, list[tuple[object, ...]]]]:
+    """A store file with the layout and rows of the version at ad7ce00; its columns and rows per table."""
+    con = duckdb.connect(str(path))
+    con.execute(OLD_STORE.read_text())
+    columns = {t: [d[0] for d in con.execute(f"SELECT * FROM {t} LIMIT 0").description] for t in TABLES}
+    rows = _rows(con, columns)
+    con.close()
+    return columns, rows
+
+
+def test_an_old_store_is_migrated_by_its_first_reader_with_its_data_intact(tmp_path: Path) -> None:
+    path = tmp_path / "store.duckdb"
+    columns, before = _old_store(path)
+    with store.open_store(path, read_only=True) as con:  # `status` on an old store: a writer migrates it first
+        assert store.schema_version(con) == store.LATEST
+        assert _rows(con, columns) == before  # every value of every old column kept
+        codes = con.execute("SELECT name, code FROM files ORDER BY name").fetchall()
+        deletions = con.execute("SELECT deleted_at IS NOT NULL, path, planned_at FROM deletions").fetchall()
+    assert codes == [("monday.csv", None), ("notes.pdf", None)]  # the new columns, empty on old rows
+    assert deletions == [(True, None, None)]  # an old deletion is confirmed: it is in the log
+    with store.open_store(path) as con:  # migrated once: a second open applies nothing
+        versions = con.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+    assert versions == [(n,) for n in range(1, store.LATEST + 1)]
+
+
+def test_a_new_store_gets_every_migration(tmp_path: Path) -> None:
+    with store.open_store(tmp_path / "store.duckdb") as con:
+        assert store.schema_version(con) == store.LATEST
+        columns = {
+            row[0]
+            for row in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'files'"
+            ).fetchall()
+        }
+    assert "code" in columns
