@@ -3,7 +3,8 @@
 An embedded SFTP server (asyncssh, chrooted to .demo/sftp) holds the folders of the example
 clients (examples/clients); each client uploads its sample files and a few bad ones over SFTP; the
 `hourly-sync` flow stages them; a `daily-import` flow per client imports everything received so far;
-then `status` and the ops overview are printed. The flows run on the demo home's resident Prefect
+then `status`, one of the result documents the clients find in their folder's `results/` (beside
+their `samples/`) and the ops overview are printed. The flows run on the demo home's resident Prefect
 server (started when it is not running, and left running: its UI shows the runs and artifacts, the
 overview among them; `make ui` prints where).
 State under .demo/ is reset on every run, except the Prefect server and its history.
@@ -80,6 +81,9 @@ def main() -> None:
     print("Full row errors: sftp-import errors --client northwind --file northwind-with-bad-rows.csv")
     print("Contacts:        sftp-import export --client northwind --format csv")
     print(f"(with SFTP_IMPORT_HOME={settings.home} SFTP_IMPORT_CLIENTS_DIR={settings.clients_dir})")
+    results = sftp_root / "northwind" / "results"  # what the client reads in its folder (samples: ../samples)
+    print(f"\nThe client's result document {results / 'northwind-with-bad-rows.csv.json'}:")
+    print((results / "northwind-with-bad-rows.csv.json").read_text(), end="")
     ui = os.environ["PREFECT_API_URL"].removesuffix("/api")
     print("\n" + build_overview(settings, contracts, datetime.now(UTC), ui, [])[1])
     print(f"The Prefect UI with these runs and artifacts: {ui} (artifacts: {ui}/artifacts)")

@@ -108,7 +108,8 @@ def write_ledger_task(
             return {}, {}, pending_documents(con, due, settings.retention_days)
     with store.open_store(settings.db_path) as con:
         failed = sync.write_all(con, to_write)
-        changed = {r.client: contracts[r.client] for r in to_write if r.client not in failed}
+        uploads = [r for r in to_write if any(not isinstance(c, sync.SamplesWritten) for c in r.changes)]
+        changed = {r.client: contracts[r.client] for r in uploads if r.client not in failed}  # samples: no report
         reports = report.read_reports(con, changed, datetime.now(UTC)) if changed else {}
         return failed, reports, pending_documents(con, contracts, settings.retention_days)
 

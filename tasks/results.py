@@ -132,39 +132,47 @@ def _rejection(row: dict[str, Any], contract: Contract) -> dict[str, Any] | None
     return {"at": moment(at, contract), "code": row["code"], "message": row["reason"] or ""}
 
 
-def _summary(document: dict[str, Any], contract: Contract) -> str:
-    """One or two sentences for a person reading the document."""
-    name = document["file"]
-    if document["import"]:
-        done = document["import"]
+def _check_sentence(check: dict[str, Any] | None) -> str:
+    """What the check at pickup found, in a sentence ('' for a file that was not checked)."""
+    if check is None:
+        return ""
+    if check["outcome"] == "rejected":
+        return (
+            f" The check at pickup says it will be rejected: {check['rejection']['message']}"
+            " Upload a corrected file under a new name."
+        )
+    if check["outcome"] == "row_errors":
+        return f" The check at pickup found errors in {check['rows_with_errors']:,} of {check['rows']:,} rows."
+    if check["outcome"] == "ok":
+        return f" The check at pickup found {check['rows']:,} rows and no errors."
+    return " The check at pickup could not run; the import will say what it finds."
+
+
+def _outcome_sentence(document: dict[str, Any], contract: Contract) -> str:
+    """Imported (rows), rejected (why), or received (when it will be imported, what the check found)."""
+    done, received = document["import"], document["received"]
+    if done:
         rows, rejected = done["rows_read"], done["rows_rejected"]
         text = (
             f"Imported: {done['rows_imported']:,} of {rows:,} rows." if rows else "Imported: 0 rows (no contact rows)."
         )
-        if rejected:
-            text += f" {rejected:,} rows rejected: see {done['errors_file']}."
-    elif document["rejection"]:
-        text = f"Rejected: {document['rejection']['message']}"
-    else:
-        received, check = document["received"], document["pickup_check"]
-        when = _local_text(datetime.fromisoformat(received["import_at"]["local"]), contract)
-        late = (
-            f"after today's import time ({contract.import_time} {contract.timezone}); "
-            if received["after_cutoff"]
-            else ""
-        )
-        text = f"Received {late}to be imported at {when}."
-        if check and check["outcome"] == "rejected":
-            text += f" The check at pickup says it will be rejected: {check['rejection']['message']}"
-            text += " Upload a corrected file under a new name."
-        elif check and check["outcome"] == "row_errors":
-            text += f" The check at pickup found errors in {check['rows_with_errors']:,} of {check['rows']:,} rows."
-        elif check and check["outcome"] == "ok":
-            text += f" The check at pickup found {check['rows']:,} rows and no errors."
+        return text + (f" {rejected:,} rows rejected: see {done['errors_file']}." if rejected else "")
+    if document["rejection"]:
+        return f"Rejected: {document['rejection']['message']}"
+    when = _local_text(datetime.fromisoformat(received["import_at"]["utc"]), contract)
+    late = (
+        f"after today's import time ({contract.import_time} {contract.timezone}); " if received["after_cutoff"] else ""
+    )
+    return f"Received {late}to be imported at {when}." + _check_sentence(document["pickup_check"])
+
+
+def _summary(document: dict[str, Any], contract: Contract) -> str:
+    """One or two sentences for a person reading the document."""
+    text = _outcome_sentence(document, contract)
     if document["received"]["same_content_as"]:
         text += f" It has the same content as {document['received']['same_content_as']}."
     if document["ignored"]:
-        text += f" A re-upload under the name {name} was ignored: upload new files under new names."
+        text += f" A re-upload under the name {document['file']} was ignored: upload new files under new names."
     if document["purged"]:
         text += " The file was deleted from the folder (retention)."
     return text

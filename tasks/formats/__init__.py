@@ -6,8 +6,8 @@ goes by: extensions, the signature its content starts with, positional or named 
 needs no module: a module is imported on first use (openpyxl/calamine are not needed to read a CSV).
 The content decides where the extension lies (an .xls that is really an XLSX zip or a CSV text
 export, an .xlsx that is a legacy workbook). Compressed and encrypted uploads (`.gz`, `.zip`, `.pgp`,
-`.gpg`, `.asc`: WRAPPERS) are unwrapped first (tasks/formats/unwrap.py); the file inside is detected
-as a plain upload."""
+`.gpg`, `.asc`: COMPRESSIONS, ENCRYPTIONS) are unwrapped first (tasks/formats/unwrap.py); the file
+inside is detected as a plain upload."""
 
 from __future__ import annotations
 
