@@ -65,22 +65,18 @@ def add_files(con: Any, client: str) -> None:
     arrivals.append({"name": "notes.pdf", "status": "rejected", "size": 5, "mtime": NOW, "reason": "not accepted"})
     store.record_arrivals(con, client, NOW - timedelta(days=1), arrivals)
     for name in names[:3]:
-        store.record_file_result(
-            con,
-            client=client,
-            name=name,
-            status="imported",
-            reason=None,
-            run_id=f"{client}-{name}",
-            imported_at=NOW,
+        result = store.FileResult(
+            client,
+            name,
+            store.FileStatus.IMPORTED,
+            f"{client}-{name}",
+            NOW,
             format="csv",
             encoding="utf-8",
             delimiter=",",
-            warnings=[],
             stats={"rows_read": 500, "rows_imported": 470, "rows_rejected": 30},
-            read_seconds=0.1,
-            upsert_seconds=0.1,
         )
+        store.record_file_result(con, result)
         store.record_row_errors(con, client, name, [RowError(line, "Amount", "not a decimal") for line in range(2, 32)])
     store.record_waiting(con, client, "late.csv", 10, NOW, NOW)
     store.record_ignored(con, client, names[0], 999, NOW, NOW, "name already used")

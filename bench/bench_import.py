@@ -75,11 +75,11 @@ def main() -> None:
         )
 
     started = time.perf_counter()
-    outcomes = []
     with store.open_store(settings.db_path) as con:
         names = store.staged_files(con, target.id, None)
-    for name in names:
-        outcomes.append(importer.import_file(settings, target, name, "bench"))
+    outcomes = importer.import_client(
+        settings, target, names, run_id="bench", kind="daily", cutoff=None, started_at=datetime.now(UTC)
+    ).outcomes
     wall = time.perf_counter() - started
     read = sum(o.read_seconds for o in outcomes)
     upsert = sum(o.upsert_seconds for o in outcomes)

@@ -72,16 +72,8 @@ def stage(home: Path, contracts: dict[str, Contract], data: bytes) -> None:
             path = home / "staging" / client / "contacts.csv"
             path.parent.mkdir(parents=True)
             path.write_bytes(data)
-            store.record_arrival(
-                con,
-                client=client,
-                name="contacts.csv",
-                status="staged",
-                size=len(data),
-                mtime=received,
-                received_at=received,
-                staged_path=str(path),
-            )
+            arrival = {"name": "contacts.csv", "status": "staged", "size": len(data), "mtime": received}
+            store.record_arrivals(con, client, received, [arrival | {"staged_path": str(path)}])
 
 
 def run_slots(api: str, env: dict[str, str], logs: Path, workers: int) -> tuple[float, int]:

@@ -58,11 +58,20 @@ def fill(con: Any, contracts: dict[str, Contract], now: datetime) -> None:
         rejected = 450 if i % 150 == 5 else 3
         stats = {"rows_read": 5000, "rows_imported": 5000 - rejected, "rows_rejected": rejected}
         for n in (1, 2):
-            store.record_file_result(
-                con, client=client, name=f"contacts-{n}.csv", status="imported", reason=None, run_id=f"{client}-run",
-                imported_at=today, format="csv", encoding="utf-8", delimiter=",", warnings=[], read_seconds=0.2,
-                upsert_seconds=0.1, stats=stats,
-            )  # fmt: skip
+            result = store.FileResult(
+                client,
+                f"contacts-{n}.csv",
+                store.FileStatus.IMPORTED,
+                f"{client}-run",
+                today,
+                format="csv",
+                encoding="utf-8",
+                delimiter=",",
+                stats=stats,
+                read_seconds=0.2,
+                upsert_seconds=0.1,
+            )
+            store.record_file_result(con, result)
         state = "failed" if i % 333 == 11 else "completed"
         store.record_run(con, store.Run(f"{client}-run", client, "daily", None, today), finished_at=today, state=state)
 

@@ -164,6 +164,21 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_deletions(args: argparse.Namespace, settings: Settings) -> int:
+    """The retention log, newest first: what was deleted, from where, when."""
+    from tasks import store
+
+    if args.client is not None:
+        _contracts(settings, args.client)
+    with store.open_store(settings.db_path, read_only=True) as con:
+        log = store.deletion_log(con, args.client)
+    for row in log:
+        sha = f" sha256 {row['sha256'][:12]}…" if row["sha256"] else ""
+        print(f"{row['deleted_at']:%Y-%m-%d %H:%M} UTC  {row['client']}: {row['name']} from {row['location']}{sha}")
+    print(f"{len(log)} deletion(s)", file=sys.stderr)
+    return 0
+
+
 def cmd_errors(args: argparse.Namespace, settings: Settings) -> int:
     from tasks import export, store
     from tasks.errors import where
@@ -263,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--client", required=True)
     export.add_argument("--format", choices=("csv", "json"), required=True)
     export.add_argument("-o", "--output", help="write to this file instead of standard output")
+
+    deletions = add("deletions", cmd_deletions, "the retention log: every file deleted, from where, when")
+    deletions.add_argument("--client")
 
     errors = add("errors", cmd_errors, "every row error of one imported file")
     errors.add_argument("--client", required=True)

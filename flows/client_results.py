@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
-from flows.shared import RETRY_ON_IO
+from flows.retrying import retry_if_transient
 from schemas.contract import Contract
 from tasks import results, store
 from tasks.settings import load_settings
@@ -24,7 +24,7 @@ def write_results_task(contract: Contract, documents: list[results.Document]) ->
     return results.publish(load_settings(), contract, documents)
 
 
-@task(name="record-results", cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=RETRY_ON_IO)
+@task(name="record-results", cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_if_transient)
 def record_results_task(written: list[store.ResultKey]) -> None:
     """Mark the documents written, all clients in one transaction (a later change stays due)."""
     with store.open_store(load_settings().db_path) as con, store.transaction(con):

@@ -24,10 +24,11 @@ from prefect.states import State
 from prefect.tasks import Task
 
 from flows.client_results import record_written
-from flows.shared import RETRY_ON_IO, current_contracts, failed_imports, scheduled_time, tag_run, update_overview_task
+from flows.retrying import retry_if_transient
+from flows.shared import current_contracts, failed_imports, scheduled_time, tag_run, update_overview_task
 from schemas.contract import Contract
 from tasks import alerts, importer, report, results, store
-from tasks.importer import ClientImport, FileOutcome
+from tasks.importer import ClientImport, FileImport
 from tasks.settings import load_settings
 
 READ_WAIT_SECONDS = 60.0  # a read-only open waits this long for another process's writer to let go
@@ -56,7 +57,7 @@ def run_name() -> str:
     return f"import-{client}-{when.date().isoformat()}"
 
 
-@task(name="files-due", cache_policy=NONE, retries=2, retry_delay_seconds=2, retry_condition_fn=RETRY_ON_IO)
+@task(name="files-due", cache_policy=NONE, retries=2, retry_delay_seconds=2, retry_condition_fn=retry_if_transient)
 def files_due_task(cutoffs: Mapping[str, datetime | None]) -> dict[str, list[str]]:
     """Each client's staged files due by its cut-off, oldest first, in one read-only connection.
 
@@ -66,7 +67,7 @@ def files_due_task(cutoffs: Mapping[str, datetime | None]) -> dict[str, list[str
         return {client: store.staged_files(con, client, cutoff) for client, cutoff in cutoffs.items()}
 
 
-@task(name="import-client", cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=RETRY_ON_IO)
+@task(name="import-client", cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_if_transient)
 def import_client_task(
     contract: Contract,
     names: list[str],
@@ -83,7 +84,7 @@ def import_client_task(
     done = count(1)
     settings = load_settings()
 
-    def moved(outcome: FileOutcome) -> None:
+    def moved(outcome: FileImport) -> None:
         alerts.emit(alerts.import_alerts(outcome, settings.alert_rejected_share))
         if progress is not None:
             report.update_progress(progress, contract.id, next(done), len(names))

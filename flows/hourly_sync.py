@@ -33,15 +33,13 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from flows.client_results import record_written, write_results_task
-from flows.retrying import retry_unless
+from flows.retrying import retry_if_transient
 from flows.shared import scheduled_time, tag_run, update_overview_task
 from schemas.contract import Contract, load_contracts
 from tasks import alerts, report, samples_folder, sftp, store, sync
 from tasks.results import Document, pending_documents
 from tasks.settings import load_settings
 
-# errors that another attempt a few seconds later cannot fix
-PERMANENT_ERRORS = (sftp.SftpConfigError, sftp.HostKeyRejected, FileNotFoundError, PermissionError)
 # clients synced at once, each over its own SSH connection (sshd drops bursts beyond MaxStartups=10)
 SYNC_WORKERS = 8
 
@@ -72,7 +70,7 @@ def read_ledger_task(clients: list[str]) -> PassState:
     task_run_name="sync-{contract.id}",
     retries=3,
     retry_delay_seconds=[2.0, 10.0, 30.0],
-    retry_condition_fn=retry_unless(*PERMANENT_ERRORS),
+    retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,  # a sync must always look at the server
 )
 def sync_client_task(contract: Contract, ledger: store.ClientLedger, samples: str | None) -> sync.ClientSyncResult:

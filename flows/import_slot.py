@@ -75,8 +75,8 @@ def import_slot(slot: str, clients: list[str]) -> Any:
     report.publish_slot_summary(slot, report.slot_markdown(slot, f"{scheduled:%Y-%m-%d}", imported, idle, failed))
     summary = {"slot": slot, "clients": len(clients), "imported": len(imported), "idle": len(idle), "failed": failed}
     alerts.emit(alerts.run_failed(client, "daily", message) for client, message in failed.items())
-    if failed:  # a Failed state carries no data: Prefect turns a failed state's data into its exception
+    if failed:  # the run fails naming the failed clients, and keeps the slot's summary as its result
         for client, message in failed.items():
             get_run_logger().error("client %s: %s", client, message)
-        return Failed(message=f"{len(failed)} of {len(clients)} client(s) failed: {', '.join(failed)}")
+        return Failed(message=f"{len(failed)} of {len(clients)} client(s) failed: {', '.join(failed)}", data=summary)
     return summary

@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
-from flows.retrying import retry_unless
+from flows.retrying import retry_if_transient
 from flows.shared import tag_run
 from schemas.contract import Contract, load_contracts
 from tasks import report, retention, sftp
@@ -25,7 +25,7 @@ from tasks.settings import load_settings
     task_run_name="purge-{contract.id}",
     retries=2,
     retry_delay_seconds=[5, 30],
-    retry_condition_fn=retry_unless(sftp.SftpConfigError, sftp.HostKeyRejected),
+    retry_condition_fn=retry_if_transient,
 )
 def purge_client_task(contract: Contract, now: datetime, dry_run: bool) -> dict[str, Any]:
     """Purge one client's old files (or only list them with dry_run); returns the counts."""

@@ -18,12 +18,10 @@ from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 from prefect.states import State
 
-from flows.retrying import retry_only_on
+from flows.retrying import retry_if_transient
 from schemas.contract import Contract, cached_contracts
 from tasks import overview, store
 from tasks.settings import load_settings
-
-RETRY_ON_IO = retry_only_on(OSError)  # staging or the store unreachable; never a bug or bad data
 
 
 def current_contracts() -> dict[str, Contract]:
@@ -67,7 +65,9 @@ def failed_imports(
     ]
 
 
-@task(name="update-overview", cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=RETRY_ON_IO)
+@task(
+    name="update-overview", cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_if_transient
+)
 def update_overview_task(failed_runs: list[store.Run] | None = None) -> None:
     """Record the imports that failed, then publish the ops overview of every client (two API calls)."""
     from prefect.settings import PREFECT_UI_URL

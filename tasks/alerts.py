@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the setup reads the event names without importing the import's stack
-    from tasks.importer import FileOutcome
+    from tasks.importer import FileImport
     from tasks.sync import ClientSyncResult
 
 FILE_REJECTED = "sftp-import.file.rejected"
@@ -85,7 +85,7 @@ def run_failed(client: str, kind: str, error: str) -> Alert:
     return Alert(RUN_FAILED, client, f"sftp-import.run.{kind}.{client}", f"{kind} of {client}", payload)
 
 
-def import_alerts(outcome: FileOutcome, share: float) -> list[Alert]:
+def import_alerts(outcome: FileImport, share: float) -> list[Alert]:
     """The alerts of one committed file: rejected, or imported with too many rejected rows."""
     if outcome.status == "rejected":
         return [file_rejected(outcome.client, outcome.name, outcome.reason or "", "import")]

@@ -1,4 +1,5 @@
-"""What can be wrong with a file (rejected whole) or with a row (rejected alone): errors as data."""
+"""What can be wrong: with a file (rejected whole), a row (rejected alone), or a run, and whether a
+retry helps (`fault_of`: the tasks' retry conditions read it)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,44 @@ class RejectCode(StrEnum):
     SIGNATURE = "signature"  # the contract's key requires a valid signature: missing, bad or another key's
 
 
-class FileRejected(Exception):
+class Fault(StrEnum):
+    """Whose a failure is, which says whether another attempt can help."""
+
+    TRANSIENT = "transient"  # a dropped connection, a server restarting, a busy store: a retry may succeed
+    CONFIGURATION = "configuration"  # the platform's settings, keys or folders: ops fix them; a retry fails the same
+    CLIENT_DATA = "client data"  # the client's file or request: only the client (or an engineer's rename) fixes it
+    BUG = "bug"  # anything else: a retry would only hide it
+
+
+class ConfigurationError(Exception):
+    """The platform's configuration cannot work as it is (a setting, a key, a missing folder)."""
+
+
+class ClientDataError(Exception):
+    """The client's data or an engineer's request cannot be processed as it is."""
+
+
+# errors from these libraries are transport or store I/O (asyncssh's disconnects are not OSErrors)
+TRANSPORT_MODULES = ("asyncssh", "sshfs", "duckdb", "httpx", "httpcore", "fsspec")
+MISSING = (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+
+def fault_of(error: BaseException) -> Fault:
+    """Classify a failure: the client's data, configuration (a missing folder or file too: a retry
+    seconds later does not bring it back), transient I/O, or a bug."""
+    if isinstance(error, ClientDataError):
+        return Fault.CLIENT_DATA
+    if isinstance(error, (ConfigurationError, *MISSING)):
+        return Fault.CONFIGURATION
+    if (
+        isinstance(error, OSError | TimeoutError)
+        or type(error).__module__.split(".")[0].lstrip("_") in TRANSPORT_MODULES
+    ):
+        return Fault.TRANSIENT
+    return Fault.BUG
+
+
+class FileRejected(ClientDataError):
     """A file that cannot be imported at all, with a message the client can act on."""
 
     def __init__(self, code: RejectCode, file: str, message: str) -> None:

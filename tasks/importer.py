@@ -35,7 +35,7 @@ class StagedCopyChanged(Exception):
 
 
 @dataclass(frozen=True)
-class FileOutcome:
+class FileImport:
     """What importing one file did. `status`: imported | rejected | skipped (closed before: nothing done)."""
 
     client: str
@@ -104,7 +104,7 @@ def prepare_files(settings: Settings, contract: Contract, names: list[str]) -> l
     return prepared
 
 
-def _commit(con: Any, contract: Contract, prepared: PreparedFile, run_id: str) -> FileOutcome:
+def _commit(con: Any, contract: Contract, prepared: PreparedFile, run_id: str) -> FileImport:
     """One transaction: the contacts upsert, the ledger status, the row errors and the statistics.
 
     Does nothing (status `skipped`) when the ledger no longer says `staged`; raises
@@ -114,8 +114,8 @@ def _commit(con: Any, contract: Contract, prepared: PreparedFile, run_id: str) -
     now = datetime.now(UTC)
     with store.transaction(con):
         status, received_sha256 = store.file_status_and_hash(con, client, name)
-        if status != "staged":
-            return FileOutcome(client, name, "skipped", reason=f"not staged: {status} before")
+        if status != store.FileStatus.STAGED:
+            return FileImport(client, name, "skipped", reason=f"not staged: {status} before")
         if prepared.missing:
             raise FileNotFoundError(f"the staged copy of {client}/{name} is gone")
         if received_sha256 is not None and prepared.sha256 != received_sha256:
@@ -127,26 +127,20 @@ def _commit(con: Any, contract: Contract, prepared: PreparedFile, run_id: str) -
         parsed = prepared.parsed
         if parsed is None:
             assert prepared.rejected is not None
-            outcome = FileOutcome(
+            outcome = FileImport(
                 client, name, "rejected", reason=prepared.rejected.message, read_seconds=prepared.read_seconds
             )
-            store.record_file_result(
-                con,
-                client=client,
-                name=name,
-                status="rejected",
+            rejected = store.FileResult(
+                client,
+                name,
+                store.FileStatus.REJECTED,
+                run_id,
+                now,
                 reason=outcome.reason,
                 code=prepared.rejected.code,
-                run_id=run_id,
-                imported_at=now,
-                format=None,
-                encoding=None,
-                delimiter=None,
-                warnings=[],
-                stats={},
                 read_seconds=outcome.read_seconds,
-                upsert_seconds=0.0,
             )
+            store.record_file_result(con, rejected)
             store.mark_results(con, client, [name], now)
             return outcome
         merged = store.upsert_contacts(con, contract, parsed.rows, name, now)
@@ -157,7 +151,7 @@ def _commit(con: Any, contract: Contract, prepared: PreparedFile, run_id: str) -
             "rows_rejected": parsed.rows_read - len(parsed.rows),
             **asdict(merged),
         }
-        outcome = FileOutcome(
+        outcome = FileImport(
             client,
             name,
             "imported",
@@ -167,22 +161,21 @@ def _commit(con: Any, contract: Contract, prepared: PreparedFile, run_id: str) -
             read_seconds=prepared.read_seconds,
             upsert_seconds=time.perf_counter() - started,
         )
-        store.record_file_result(
-            con,
-            client=client,
-            name=name,
-            status="imported",
-            reason=None,
-            run_id=run_id,
-            imported_at=now,
+        imported = store.FileResult(
+            client,
+            name,
+            store.FileStatus.IMPORTED,
+            run_id,
+            now,
             format=parsed.format,
             encoding=parsed.encoding,
             delimiter=parsed.delimiter,
-            warnings=parsed.warnings,
+            warnings=tuple(parsed.warnings),
             stats=stats,
             read_seconds=outcome.read_seconds,
             upsert_seconds=outcome.upsert_seconds,
         )
+        store.record_file_result(con, imported)
         store.mark_results(con, client, [name], now)
     log.info("%s/%s: %s %s", client, name, outcome.status, stats)
     return outcome
@@ -193,8 +186,8 @@ def commit_files(
     contract: Contract,
     prepared: list[PreparedFile],
     run_id: str,
-    on_commit: Callable[[FileOutcome], None] | None = None,
-) -> list[FileOutcome]:
+    on_commit: Callable[[FileImport], None] | None = None,
+) -> list[FileImport]:
     """Commit prepared files in order on one write connection, each in its own transaction.
 
     A file that fails stops here: the later files stay staged, so a rerun keeps the received order."""
@@ -206,28 +199,13 @@ def commit_files(
     return outcomes
 
 
-def commit_file(settings: Settings, contract: Contract, prepared: PreparedFile, run_id: str) -> FileOutcome:
-    """`commit_files` of one file on its own connection."""
-    with store.open_store(settings.db_path) as con:
-        return commit_files(con, contract, [prepared], run_id)[0]
-
-
-def import_file(settings: Settings, contract: Contract, name: str, run_id: str) -> FileOutcome:
-    """Import one staged file exactly once; the store's writer lock is held only around the transaction.
-
-    A file whose staged copy is gone is `skipped` if the ledger shows it closed already (a rerun
-    after retention), and an error otherwise."""
-    (prepared,) = prepare_files(settings, contract, [name])
-    return commit_file(settings, contract, prepared, run_id)
-
-
 @dataclass(frozen=True)
 class ClientImport:
     """One client's import run: its files' outcomes, the run's totals, its upload report and its due result
     documents read after, and the documents written to the client's folder (`written`, by the caller)."""
 
     run_id: str
-    outcomes: list[FileOutcome]
+    outcomes: list[FileImport]
     totals: dict[str, int]
     report: Reports
     documents: list[Document] = field(default_factory=list)
@@ -243,7 +221,7 @@ def import_client(
     kind: str,
     cutoff: datetime | None,
     started_at: datetime,
-    on_commit: Callable[[FileOutcome], None] | None = None,
+    on_commit: Callable[[FileImport], None] | None = None,
 ) -> ClientImport:
     """Parse the client's files (no lock), then open the store for writing ONCE for the whole client.
 

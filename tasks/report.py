@@ -23,17 +23,9 @@ MAX_TABLE_ROWS = 100  # newest files shown in the table; `sftp-import status` li
 MAX_FILES_IN_SUMMARY = 10  # files needing attention listed in the summary
 MAX_ERRORS_PER_FILE = 5  # row errors shown per file; `sftp-import errors` lists them all
 REASON_CHARS = 60  # a reason in a table is cut to one line of this many characters; the summary has it whole
-TABLE_COLUMNS = (  # read left to right: which file, what became of it and why, when, then the figures
-    "name",
-    "status",
-    "reason",
-    "received",
-    "rows_read",
-    "rows_imported",
-    "rows_rejected",
-    "duplicates_removed",
-    "emails_merged",
-)
+FIGURES = ("rows_read", "rows_imported", "rows_rejected", "duplicates_removed", "emails_merged")
+# read left to right: which file, what became of it and why (the reject code and the reason), when, the figures
+TABLE_COLUMNS = ("name", "status", "code", "reason", "received", *FIGURES)
 Reports = dict[str, tuple[list[dict[str, Any]], str]]  # client id: (table rows, summary markdown)
 
 
@@ -71,9 +63,10 @@ def upload_rows(files: list[dict[str, Any]], limit: int = MAX_TABLE_ROWS) -> lis
             {
                 "name": str(file["name"]),
                 "status": str(file["status"]),
+                "code": file.get("code"),
                 "reason": one_line(file.get("reason")),
                 "received": when_text(file.get("received_at")),
-                **{key: _count(file.get(key)) for key in TABLE_COLUMNS[4:]},
+                **{key: _count(file.get(key)) for key in FIGURES},
             }
         )
     return rows

@@ -30,6 +30,7 @@ from fsspec.asyn import sync
 from fsspec.spec import AbstractFileSystem
 from sshfs import SSHFileSystem
 
+from tasks.errors import ConfigurationError
 from tasks.settings import SftpSettings
 
 log = logging.getLogger(__name__)
@@ -39,11 +40,11 @@ STALE_TMP = timedelta(hours=6)  # leftovers of a crashed copy older than this ar
 CHUNK = 1 << 20
 
 
-class SftpConfigError(Exception):
+class SftpConfigError(ConfigurationError):
     """The SFTP settings cannot work (no known_hosts, no credentials): not worth retrying."""
 
 
-class HostKeyRejected(Exception):
+class HostKeyRejected(ConfigurationError):
     """The server's host key is unknown or does not match known_hosts: nothing is copied."""
 
 

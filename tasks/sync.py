@@ -46,7 +46,7 @@ OUTCOMES: tuple[Outcome, ...] = ("staged", "waiting", "ignored", "rejected", "sk
 
 
 @dataclass(frozen=True)
-class FileOutcome:
+class ListedFile:
     """What this sync did with one listed file, and why."""
 
     name: str
@@ -115,7 +115,7 @@ class ClientSyncResult:
     client: str
     now: datetime
     listed: int = 0
-    files: list[FileOutcome] = field(default_factory=list)
+    files: list[ListedFile] = field(default_factory=list)
     changes: list[LedgerChange] = field(default_factory=list)
     seconds: float = 0.0
     pickup_seconds: float = 0.0  # of `seconds`, the pickup checks of the files staged
@@ -249,24 +249,24 @@ def _classify(
     settled: list[str] = []
     for file in sorted(listed, key=lambda f: f.name):
         if is_temporary(file.name):
-            result.files.append(FileOutcome(file.name, "skipped", "temporary name (upload in progress)"))
+            result.files.append(ListedFile(file.name, "skipped", "temporary name (upload in progress)"))
         elif is_known_upload(known.get(file.name), file):
-            result.files.append(FileOutcome(file.name, "known", "already taken (unchanged since)"))
+            result.files.append(ListedFile(file.name, "known", "already taken (unchanged since)"))
         elif not is_complete(file, waiting.get(file.name), now, settings.settle_seconds):
             result.changes.append(Waiting(file.name, file.size, file.mtime))
-            result.files.append(FileOutcome(file.name, "waiting", "still being uploaded (size or time changing)"))
+            result.files.append(ListedFile(file.name, "waiting", "still being uploaded (size or time changing)"))
         elif file.name in known:
             reason = ignored_reason(file.name, known[file.name].received_at)
             result.changes.append(Ignored(file.name, file.size, file.mtime, reason))
             settled.append(file.name)
-            result.files.append(FileOutcome(file.name, "ignored", reason))
+            result.files.append(ListedFile(file.name, "ignored", reason))
         elif not is_accepted(file.name):
             reason = rejected_extension_reason(file.name)
             result.changes.append(
                 Arrival(file.name, "rejected", file.size, file.mtime, reason=reason, code=RejectCode.EXTENSION)
             )
             settled.append(file.name)
-            result.files.append(FileOutcome(file.name, "rejected", reason))
+            result.files.append(ListedFile(file.name, "rejected", reason))
         else:
             to_copy.append(file)
     present = {f.name for f in listed}
@@ -304,7 +304,7 @@ def _copy_all(
                 result.changes.append(ForgetWaiting((file.name,)))
             else:
                 result.changes.append(Waiting(current.name, current.size, current.mtime))
-                result.files.append(FileOutcome(file.name, "waiting", "changed while being copied"))
+                result.files.append(ListedFile(file.name, "waiting", "changed while being copied"))
             continue
         same = first_by_hash.setdefault(done.sha256, file.name)  # an earlier file, or this one (first)
         same_as = same if same != file.name else None
@@ -323,7 +323,7 @@ def _copy_all(
             )
         )
         result.changes.append(ForgetWaiting((file.name,)))
-        result.files.append(FileOutcome(file.name, "staged", None, done.sha256, same_as))
+        result.files.append(ListedFile(file.name, "staged", None, done.sha256, same_as))
 
 
 def write_all(con: Any, results: list[ClientSyncResult]) -> dict[str, str]:

@@ -9,8 +9,8 @@ from typing import Any
 
 from schemas.contract import Contract, load_contracts
 from schemas.samples import Record, write_rows
-from tasks import formats, store
-from tasks.importer import staged_url
+from tasks import formats, importer, store
+from tasks.importer import FileImport, staged_url
 from tasks.settings import Settings
 
 BASE_TIME = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -35,7 +35,7 @@ def stage_bytes(settings: Settings, client: str, name: str, data: bytes, receive
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     with store.open_store(settings.db_path) as con:
-        store.record_arrival(
+        record_arrival(
             con,
             client=client,
             name=name,
@@ -71,3 +71,15 @@ def ledger(settings: Settings, client: str) -> dict[str, dict[str, Any]]:
     """The client's ledger rows by name (statistics included)."""
     with store.open_store(settings.db_path, read_only=True) as con:
         return {row["name"]: row for row in store.client_files(con, [client])[client]}
+
+
+def import_file(settings: Settings, contract: Contract, name: str, run_id: str) -> FileImport:
+    """Import one staged file on its own (a test's shortcut for `importer.import_client`'s commit of one file)."""
+    (prepared,) = importer.prepare_files(settings, contract, [name])
+    with store.open_store(settings.db_path) as con:
+        return importer.commit_files(con, contract, [prepared], run_id)[0]
+
+
+def record_arrival(con: Any, *, client: str, received_at: datetime, **row: Any) -> None:
+    """One file's ledger row as the sync writes it (name, status, size, mtime, and any ARRIVAL_COLUMNS)."""
+    store.record_arrivals(con, client, received_at, [row])

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from tasks import alerts
-from tasks.importer import FileOutcome
+from tasks.importer import FileImport
 from tasks.settings import load_settings
-from tasks.sync import ClientSyncResult
-from tasks.sync import FileOutcome as SyncOutcome
+from tasks.sync import ClientSyncResult, ListedFile
 from tests.importing import stage_bytes
 from tests.sftp_fixtures import SftpTarget
 from tests.test_sync import put
@@ -36,7 +35,7 @@ def test_redact_hides_every_email_address() -> None:
 
 def test_a_rejected_file_names_client_and_file_and_no_email() -> None:
     reason = "The header does not match the contract: column 1 is 'ada@example.com' but the contract expects 'Email'."
-    outcome = FileOutcome("northwind", "contacts.csv.gz", "rejected", reason=reason)
+    outcome = FileImport("northwind", "contacts.csv.gz", "rejected", reason=reason)
     (alert,) = alerts.import_alerts(outcome, share=0.1)
     assert alert.event == alerts.FILE_REJECTED
     assert alert.resource() == {
@@ -58,11 +57,11 @@ def test_a_rejected_file_names_client_and_file_and_no_email() -> None:
 @pytest.mark.parametrize(("rejected", "share", "alerted"), [(2, 0.1, True), (1, 0.1, False), (0, 0.0, False)])
 def test_rejected_rows_alert_above_the_share(rejected: int, share: float, alerted: bool) -> None:
     stats = {"rows_read": 10, "rows_imported": 10 - rejected, "rows_rejected": rejected}
-    found = alerts.import_alerts(FileOutcome("acme", "a.csv", "imported", stats=stats), share)
+    found = alerts.import_alerts(FileImport("acme", "a.csv", "imported", stats=stats), share)
     assert [a.event for a in found] == ([alerts.ROWS_REJECTED] if alerted else [])
     if alerted:
         assert found[0].payload["message"] == "acme: a.csv: 2 of 10 rows rejected (20%, alert above 10%)"
-    assert alerts.import_alerts(FileOutcome("acme", "a.csv", "skipped", stats=stats), 0.0) == []
+    assert alerts.import_alerts(FileImport("acme", "a.csv", "skipped", stats=stats), 0.0) == []
 
 
 def test_a_failed_run_and_a_file_rejected_at_arrival() -> None:
@@ -74,8 +73,8 @@ def test_a_failed_run_and_a_file_rejected_at_arrival() -> None:
     assert failed.payload["message"] == "fabrikam: sync failed: FileNotFoundError: /fabrikam (owner: [email])"
     result = ClientSyncResult("contoso", datetime.now(UTC))
     result.files += [
-        SyncOutcome("notes.txt", "rejected", "the extension .txt is not accepted"),
-        SyncOutcome("a.csv", "staged"),
+        ListedFile("notes.txt", "rejected", "the extension .txt is not accepted"),
+        ListedFile("a.csv", "staged"),
     ]
     (alert,) = alerts.sync_alerts(result)
     assert alert.payload["stage"] == "sync" and alert.payload["file"] == "notes.txt"

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from tasks import importer, store
+from tasks import store
 from tasks.export import neutralise, write_errors_csv
 from tasks.settings import load_settings
 from tests.conftest import REPO
-from tests.importing import CLIENTS, stage_bytes, stage_records
+from tests.importing import CLIENTS, import_file, stage_bytes, stage_records
 
 NORTHWIND = CLIENTS["northwind"]
 CONTOSO = CLIENTS["contoso"]
@@ -35,7 +35,7 @@ BAD = (
 def imported(home: Path) -> None:
     settings = load_settings()
     stage_bytes(settings, "northwind", "bad.csv", BAD)
-    importer.import_file(settings, NORTHWIND, "bad.csv", "r1")
+    import_file(settings, NORTHWIND, "bad.csv", "r1")
     record = {
         "Email": "z@x.com",
         "Name": "Zed",
@@ -44,7 +44,7 @@ def imported(home: Path) -> None:
         "LastVisit": datetime(2026, 1, 2, 3, 4, 5),
     }
     stage_records(settings, CONTOSO, "c.xml", [record])
-    importer.import_file(settings, CONTOSO, "c.xml", "r1")
+    import_file(settings, CONTOSO, "c.xml", "r1")
 
 
 @pytest.mark.usefixtures("imported")

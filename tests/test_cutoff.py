@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from schemas.contract import Contract, load_contracts
-from tasks import importer, store
+from tasks import store
 from tasks.settings import load_settings
 from tests.conftest import EXAMPLE_CLIENTS
-from tests.importing import ledger, make_contract, stage_bytes
+from tests.importing import import_file, ledger, make_contract, stage_bytes
 
 CONTRACTS = load_contracts(EXAMPLE_CLIENTS)
 SECOND = timedelta(seconds=1)
@@ -87,7 +87,7 @@ def test_daily_runs_across_a_dst_change_import_every_file_once(
         cutoff = contract.last_cutoff(scheduled + timedelta(minutes=1))
         assert cutoff == scheduled
         for name in _due(contract, cutoff):
-            assert importer.import_file(settings, contract, name, str(scheduled)).status == "imported"
+            assert import_file(settings, contract, name, str(scheduled)).status == "imported"
             imported_by[name] = cutoff
     files = ledger(settings, "dst")
     for i, received in enumerate(arrivals):

@@ -56,6 +56,8 @@ def test_slot_imports_clients_with_files_and_names_the_failed(home: Path) -> Non
 
     assert state.is_failed()
     assert state.message == "2 of 4 client(s) failed: nobody, contoso"
+    summary = state.result(raise_on_failure=False)  # the failed run keeps the slot's summary
+    assert (summary["imported"], summary["idle"], sorted(summary["failed"])) == (1, 1, ["contoso", "nobody"])
     assert ledger(settings, "northwind")["monday.csv"]["status"] == "imported"
     assert ledger(settings, "contoso")["gone.csv"]["status"] == "staged"
     assert [c["email"] for c in contacts(settings, NORTHWIND)] == ["a@x.com"]

@@ -10,7 +10,7 @@ import pytest
 
 from tasks import importer, store
 from tasks.settings import load_settings
-from tests.importing import contacts, ledger, make_contract, stage_bytes, stage_records
+from tests.importing import contacts, import_file, ledger, make_contract, stage_bytes, stage_records
 
 ALL_TYPES = [
     {"name": "Email", "xml": "email", "type": "email", "required": True},
@@ -38,7 +38,7 @@ FULL = {
 def test_each_type_has_its_own_column_type_and_round_trips(home: Path) -> None:
     settings = load_settings()
     stage_records(settings, ACME, "a.csv", [FULL])
-    assert importer.import_file(settings, ACME, "a.csv", "r").status == "imported"
+    assert import_file(settings, ACME, "a.csv", "r").status == "imported"
     with store.open_store(settings.db_path, read_only=True) as con:
         types = dict(
             con.execute(
@@ -66,10 +66,10 @@ def test_a_contract_gaining_a_field_keeps_the_stored_data(home: Path) -> None:
     settings = load_settings()
     before = make_contract("acme", ALL_TYPES[:3])
     stage_records(settings, before, "old.csv", [{"email": "a@x.com", "name": "Ann", "points": 1}])
-    importer.import_file(settings, before, "old.csv", "r1")
+    import_file(settings, before, "old.csv", "r1")
     after = make_contract("acme", [*ALL_TYPES[:2], {"name": "City", "xml": "city"}])  # points dropped, city added
     stage_records(settings, after, "new.csv", [{"email": "a@x.com", "name": None, "city": "Oslo"}])
-    outcome = importer.import_file(settings, after, "new.csv", "r2")
+    outcome = import_file(settings, after, "new.csv", "r2")
     assert outcome.stats["updated_contacts"] == 1
     assert contacts(settings, after) == [{"email": "a@x.com", "name": "Ann", "city": "Oslo"}]
     assert contacts(settings, before) == [{"email": "a@x.com", "name": "Ann", "points": 1}]  # still stored
@@ -78,11 +78,11 @@ def test_a_contract_gaining_a_field_keeps_the_stored_data(home: Path) -> None:
 def test_a_field_changing_type_is_refused_and_nothing_changes(home: Path) -> None:
     settings = load_settings()
     stage_records(settings, ACME, "a.csv", [FULL])
-    importer.import_file(settings, ACME, "a.csv", "r1")
+    import_file(settings, ACME, "a.csv", "r1")
     changed = make_contract("acme", [ALL_TYPES[0], {"name": "Points", "xml": "points", "type": "string"}])
     stage_records(settings, changed, "b.csv", [{"email": "a@x.com", "points": "many"}])
     with pytest.raises(store.ContactsLayoutError, match="points"):
-        importer.import_file(settings, changed, "b.csv", "r2")
+        import_file(settings, changed, "b.csv", "r2")
     assert ledger(settings, "acme")["b.csv"]["status"] == "staged"
     assert contacts(settings, ACME) == [FULL]
 
@@ -92,9 +92,9 @@ def test_clients_are_isolated(home: Path) -> None:
     other = make_contract("acme-2", ALL_TYPES[:2])
     stage_records(settings, ACME, "same.csv", [FULL])
     stage_records(settings, other, "same.csv", [{"email": "a@x.com", "name": "Other"}])
-    importer.import_file(settings, ACME, "same.csv", "r1")
+    import_file(settings, ACME, "same.csv", "r1")
     assert contacts(settings, other) == []
-    assert importer.import_file(settings, other, "same.csv", "r2").stats["new_contacts"] == 1
+    assert import_file(settings, other, "same.csv", "r2").stats["new_contacts"] == 1
     assert contacts(settings, ACME) == [FULL]
     assert contacts(settings, other) == [{"email": "a@x.com", "name": "Other"}]
     with pytest.raises(ValueError, match="client id"):
@@ -114,7 +114,7 @@ def test_statistics_row_errors_and_a_rejected_file(home: Path) -> None:
     )
     stage_bytes(settings, "acme", "mixed.csv", csv)
     stage_bytes(settings, "acme", "bad.csv", b"Wrong,Header\nx,y\n")
-    outcome = importer.import_file(settings, ACME, "mixed.csv", "r1")
+    outcome = import_file(settings, ACME, "mixed.csv", "r1")
     assert outcome.stats == {
         "rows_read": 6,
         "rows_imported": 3,
@@ -124,7 +124,7 @@ def test_statistics_row_errors_and_a_rejected_file(home: Path) -> None:
         "new_contacts": 1,
         "updated_contacts": 0,
     }
-    rejected = importer.import_file(settings, ACME, "bad.csv", "r1")
+    rejected = import_file(settings, ACME, "bad.csv", "r1")
     assert rejected.status == "rejected" and rejected.reason and "header" in rejected.reason
     files = ledger(settings, "acme")
     assert files["mixed.csv"]["status"] == "imported" and files["mixed.csv"]["rows_rejected"] == 3
@@ -141,7 +141,7 @@ def test_staged_bytes_that_are_not_the_file_received_are_never_imported(home: Pa
     stage_bytes(settings, "acme", "a.csv", b"Email,Name\nada@example.com,Ada\n")
     Path(importer.staged_url(settings, "acme", "a.csv")).write_bytes(b"Email,Name\nmallory@example.com,M\n")
     with pytest.raises(importer.StagedCopyChanged, match="not the file received"):
-        importer.import_file(settings, ACME, "a.csv", "r1")
+        import_file(settings, ACME, "a.csv", "r1")
     assert ledger(settings, "acme")["a.csv"]["status"] == "staged"
     assert contacts(settings, ACME) == []
 
@@ -149,6 +149,6 @@ def test_staged_bytes_that_are_not_the_file_received_are_never_imported(home: Pa
 def test_a_file_whose_every_row_is_rejected_is_imported_with_its_errors(home: Path) -> None:
     settings = load_settings()
     stage_bytes(settings, "acme", "bad.csv", b"Email,Name,Points,Amount,Born,Seen,Opted In,Tier\nnope,Ann,,,,,,\n")
-    outcome = importer.import_file(settings, ACME, "bad.csv", "r1")
+    outcome = import_file(settings, ACME, "bad.csv", "r1")
     assert (outcome.status, outcome.stats["rows_rejected"], outcome.stats["new_contacts"]) == ("imported", 1, 0)
     assert contacts(settings, ACME) == []

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks import importer, store
+from tasks import store
 from tasks.merge import MergeCounts, email_key
 from tasks.settings import load_settings
-from tests.importing import BASE_TIME, contacts, ledger, make_contract, stage_records
+from tests.importing import BASE_TIME, contacts, import_file, ledger, make_contract, stage_records
 
 CONTRACT = make_contract(
     "acme",
@@ -188,7 +188,7 @@ def test_merge_across_files_and_against_the_store(
     for i, (name, records) in enumerate(zip(names, files, strict=True)):
         stage_records(settings, CONTRACT, name, records, BASE_TIME.replace(minute=i))
     for name in names:
-        importer.import_file(settings, CONTRACT, name, "run-1")
+        import_file(settings, CONTRACT, name, "run-1")
     stored = {c["email"]: (c["name"], c["city"], c["amount"]) for c in contacts(settings, CONTRACT)}
     assert stored == expected
     files_stats = ledger(settings, "acme")
@@ -205,9 +205,9 @@ def test_one_run_equals_one_merged_file(home: Path) -> None:
     ]
     for i, records in enumerate(files):
         stage_records(settings, CONTRACT, f"f{i}.csv", records, BASE_TIME.replace(minute=i))
-        importer.import_file(settings, CONTRACT, f"f{i}.csv", "run-1")
+        import_file(settings, CONTRACT, f"f{i}.csv", "run-1")
     together = CONTRACT.model_copy(update={"id": "together"})
     stage_records(settings, together, "all.csv", [r for records in files for r in records])
-    importer.import_file(settings, together, "all.csv", "run-1")
+    import_file(settings, together, "all.csv", "run-1")
     assert contacts(settings, CONTRACT) == contacts(settings, together)
     assert contacts(settings, CONTRACT)[0] == {"email": "a@x.com", "name": "Ann", "city": "Lima", "amount": Decimal(2)}

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from tasks import store
 from tasks.overview import ClientLine, overview_markdown, overview_rows, read_overview
 from tasks.report import one_line, upload_rows
-from tests.importing import CLIENTS, make_contract, stage_bytes
+from tests.importing import CLIENTS, make_contract, record_arrival, stage_bytes
 from tests.test_import_slot import _flow_run
 
 NOW = datetime(2026, 12, 1, 6, 5, tzinfo=UTC)  # 07:05 CET
@@ -37,15 +37,13 @@ CONTRACTS = {
 
 
 def _arrive(con: Any, client: str, name: str, at: datetime, status: str = "staged", reason: str | None = None) -> None:
-    store.record_arrival(con, client=client, name=name, status=status, size=1, mtime=at, received_at=at, reason=reason)
+    record_arrival(con, client=client, name=name, status=status, size=1, mtime=at, received_at=at, reason=reason)
 
 
 def _import(con: Any, client: str, name: str, at: datetime, run_id: str, read: int, rejected: int) -> None:
-    store.record_file_result(
-        con, client=client, name=name, status="imported", reason=None, run_id=run_id, imported_at=at,
-        format="csv", encoding="utf-8", delimiter=",", warnings=[], read_seconds=0.0, upsert_seconds=0.0,
-        stats={"rows_read": read, "rows_imported": read - rejected, "rows_rejected": rejected},
-    )  # fmt: skip
+    stats = {"rows_read": read, "rows_imported": read - rejected, "rows_rejected": rejected}
+    result = store.FileResult(client, name, store.FileStatus.IMPORTED, run_id, at, format="csv", stats=stats)
+    store.record_file_result(con, result)
 
 
 def _run(con: Any, client: str, run_id: str, at: datetime, state: str) -> None:
@@ -168,10 +166,11 @@ def test_expected_every_is_hours_days_or_weeks() -> None:
             make_contract("x", FIELDS, expected_every=wrong)
 
 
-def test_uploads_table_reads_name_status_reason_received_then_figures() -> None:
+def test_uploads_table_reads_name_status_code_reason_received_then_figures() -> None:
     reason = "The XML has a DOCTYPE declaration; DTDs and entities are not accepted. Remove it."
-    (row,) = upload_rows([{"name": "bomb.xml", "status": "rejected", "reason": reason, "received_at": NOW}])
-    assert list(row)[:4] == ["name", "status", "reason", "received"]
+    file = {"name": "bomb.xml", "status": "rejected", "code": "unsafe", "reason": reason, "received_at": NOW}
+    (row,) = upload_rows([file])
+    assert list(row)[:5] == ["name", "status", "code", "reason", "received"] and row["code"] == "unsafe"
     assert row["reason"] == "The XML has a DOCTYPE declaration; DTDs and entities are no…"
     assert one_line("first\nsecond") == "first …" and one_line(None) == ""
 

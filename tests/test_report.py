@@ -35,6 +35,7 @@ def test_rows_are_json_native_and_capped() -> None:
     assert len(rows) == 100
     assert rows[0] == {
         "name": "f0.csv",
+        "code": None,
         "received": "2026-11-28 05:00 UTC",
         "status": "imported",
         "rows_read": 3,
@@ -96,6 +97,7 @@ def test_import_publishes_table_summary_and_progress(home: Path) -> None:
     assert (rows["contacts.csv"]["rows_read"], rows["contacts.csv"]["rows_imported"]) == (2, 1)
     assert rows["contacts.csv"]["rows_rejected"] == 1
     assert rows["wrong-header.csv"]["status"] == "rejected" and rows["wrong-header.csv"]["reason"]
+    assert rows["wrong-header.csv"]["code"] == "header" and rows["contacts.csv"]["code"] is None
 
     summary = _artifact("summary-northwind")
     assert summary.type == "markdown"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from flows.cli import main
 from schemas.contract import load_contracts
 from tasks import retention, sftp, store, sync
 from tasks.settings import load_settings
@@ -69,7 +70,7 @@ def test_dry_run_lists_and_deletes_nothing(files: Path) -> None:
         assert store.deletion_log(con) == []
 
 
-def test_purge_deletes_logs_and_keeps_the_name(files: Path) -> None:
+def test_purge_deletes_logs_and_keeps_the_name(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
     settings = load_settings()
     result = purge()
     assert result.summary()["sftp"] == 2 and result.summary()["staging"] == 1
@@ -85,6 +86,9 @@ def test_purge_deletes_logs_and_keeps_the_name(files: Path) -> None:
     assert log[("upload.tmp", "sftp")]["sha256"] is None
     assert ledger["old.csv"]["status"] == "purged" and ledger["old.csv"]["purged_at"] == NOW
     assert ledger["recent.csv"]["status"] == "staged"
+    assert main(["deletions", "--client", "northwind"]) == 0  # ops read the same log
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == len(log) and any("northwind: old.csv from staging sha256 " in line for line in printed)
 
     put(files, "old.csv", 0.1, CSV + b"new@example.com,New\n")  # a re-upload under the purged name
     assert sync_at(NOW + timedelta(minutes=5)).count("ignored") == 1

@@ -12,6 +12,7 @@ from pathlib import Path
 from flows.cli import main
 from tasks import store
 from tasks.settings import load_settings
+from tests.importing import record_arrival
 from tests.writers import hold_store
 
 
@@ -32,10 +33,10 @@ def test_status_waits_for_a_writer_instead_of_failing(home: Path, capsys: object
 def test_status_json_lists_every_kind_of_file(home: Path, capsys: object) -> None:
     now = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
     with store.open_store(load_settings().db_path) as con:
-        store.record_arrival(
+        record_arrival(
             con, client="northwind", name="a.csv", status="staged", size=10, mtime=now, received_at=now, sha256="f0"
         )
-        store.record_arrival(
+        record_arrival(
             con,
             client="northwind",
             name="b.pdf",

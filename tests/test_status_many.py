@@ -8,6 +8,7 @@ from typing import Any
 
 from tasks import store
 from tasks.errors import RowError
+from tests.importing import record_arrival
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 CLIENTS = ["acme", "globex", "initech", "nobody"]  # nobody has no rows at all
@@ -19,7 +20,7 @@ def _fill(con: Any) -> None:
     for i, client in enumerate(CLIENTS[:-1]):
         together = [{"name": f"{n}.csv", "status": "staged", "size": 1, "mtime": NOW} for n in ("b", "a", "c")]
         store.record_arrivals(con, client, NOW - timedelta(days=1), together)
-        store.record_arrival(con, client=client, name="late.csv", status="staged", size=1, mtime=NOW, received_at=NOW)
+        record_arrival(con, client=client, name="late.csv", status="staged", size=1, mtime=NOW, received_at=NOW)
         store.record_purge(con, client, [], [], ["c.csv"], NOW)
         store.record_waiting(con, client, "w.csv", 1, NOW, NOW)
         store.record_ignored(con, client, "a.csv", 2, NOW, NOW - timedelta(hours=1), "name already used")

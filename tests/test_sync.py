@@ -22,6 +22,7 @@ from schemas.contract import Contract, load_contracts
 from tasks import sftp, store, sync
 from tasks.settings import Settings, load_settings
 from tests.conftest import EXAMPLE_CLIENTS
+from tests.importing import record_arrival
 from tests.sftp_fixtures import SftpTarget, point_env_at
 
 CONTRACTS: dict[str, Contract] = load_contracts(EXAMPLE_CLIENTS)
@@ -278,9 +279,7 @@ def test_a_client_whose_write_fails_does_not_block_the_others(asyncssh_target: S
     settings = load_settings()
     with store.open_store(settings.db_path) as con:
         now = datetime.now(UTC)
-        store.record_arrival(
-            con, client="contoso", name="contacts.csv", status="staged", size=1, mtime=now, received_at=now
-        )
+        record_arrival(con, client="contoso", name="contacts.csv", status="staged", size=1, mtime=now, received_at=now)
         failed = sync.write_all(con, results)
     assert set(failed) == {"contoso"} and "ledger write failed" in failed["contoso"]
     assert files("northwind")["export.csv"]["status"] == "staged"

@@ -77,7 +77,7 @@ def test_overview_and_a_client_summary_render_in_the_prefect_ui(tmp_path: Path) 
             open_artifact(page, running.ui, "uploads-northwind")
             page.screenshot(path=str(tmp_path / "uploads-northwind.png"), full_page=True)
             headers = [h.strip() for h in page.locator("th").all_inner_texts()]
-            assert headers[:4] == ["name", "status", "reason", "received"]  # reads left to right
+            assert headers[:5] == ["name", "status", "code", "reason", "received"]  # reads left to right
             assert page.get_by_text("northwind-bomb.xml", exact=True).count() == 1
     finally:
         server.stop(demo_dir / "home")

@@ -15,14 +15,14 @@ import pytest
 
 from schemas.contract import Contract
 from schemas.samples import write_sample
-from tasks import importer, sync
+from tasks import sync
 from tasks.errors import FileRejected, RejectCode
 from tasks.formats import RawTable, read_bytes
 from tasks.formats.expansion import MAX_UNCOMPRESSED
 from tasks.formats.pgp import PgpKey, PgpSetupError
 from tasks.settings import load_settings
 from tasks.status import render_table, status_report
-from tests.importing import BASE_TIME, CLIENTS, ledger, stage_bytes
+from tests.importing import BASE_TIME, CLIENTS, import_file, ledger, stage_bytes
 from tests.pgp_keys import Keys, make_keys
 
 NORTHWIND = CLIENTS["northwind"]
@@ -318,7 +318,7 @@ def test_import_records_the_unwrapping_in_the_ledger_and_status(
     settings = load_settings()
     stage_bytes(settings, "northwind", "monday.csv.gz.gpg", encrypted)
     with pytest.raises(PgpSetupError):  # no key configured: an error for ops, the file stays staged
-        importer.import_file(settings, NORTHWIND, "monday.csv.gz.gpg", "r1")
+        import_file(settings, NORTHWIND, "monday.csv.gz.gpg", "r1")
     assert ledger(settings, "northwind")["monday.csv.gz.gpg"]["status"] == "staged"
 
     assert keys.platform.file is not None and keys.platform.passphrase is not None
@@ -326,7 +326,7 @@ def test_import_records_the_unwrapping_in_the_ledger_and_status(
     monkeypatch.setenv("SFTP_IMPORT_PGP_PASSPHRASE", keys.platform.passphrase)
     settings = load_settings()
     assert keys.platform.passphrase not in repr(settings)
-    outcome = importer.import_file(settings, NORTHWIND, "monday.csv.gz.gpg", "r2")
+    outcome = import_file(settings, NORTHWIND, "monday.csv.gz.gpg", "r2")
     assert outcome.status == "imported" and outcome.stats["rows_imported"] == 3
     row = ledger(settings, "northwind")["monday.csv.gz.gpg"]
     assert row["format"] == "csv (pgp, gzip)" and row["sha256"]

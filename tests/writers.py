@@ -13,9 +13,10 @@ import sys, time
 from pathlib import Path
 from datetime import datetime, UTC
 from tasks import store
+from tests.importing import record_arrival
 with store.open_store(Path(sys.argv[1])) as con:
     con.execute("BEGIN TRANSACTION")
-    store.record_arrival(con, client="northwind", name="held.csv", status="staged", size=3,
+    record_arrival(con, client="northwind", name="held.csv", status="staged", size=3,
                          mtime=datetime.now(UTC), received_at=datetime.now(UTC), sha256="ab")
     if sys.argv[3] == "commit":
         con.execute("COMMIT")

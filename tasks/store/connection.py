@@ -1,0 +1,83 @@
+"""Connections to the store: a reader retries while another process writes; a writer holds the writer lock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from tasks.store.schema import LATEST, migrate, schema_version
+from tasks.writer_lock import writer_lock
+
+if TYPE_CHECKING:
+    pass
+
+LOCK_RETRY_SECONDS = 10.0
+
+
+def _is_lock_error(exc: duckdb.Error) -> bool:
+    text = str(exc)
+    return "lock" in text.lower() or "Conflicting" in text
+
+
+def _connect(path: Path, read_only: bool, wait_seconds: float) -> Any:
+    """`duckdb.connect`, retried while another process holds the file (a writer, or readers a writer waits for)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if not _is_lock_error(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
+_writers: dict[Path, Any] = {}  # per store: the read-write connection this process keeps while it holds the lock
+
+
+def _writer(path: Path, wait_seconds: float) -> Any:
+    """This process's read-write connection to the store, opened (with the schema) on first use in a
+    hold of the writer lock and closed when the hold ends. The threads of a process that hand the
+    lock on share it, so opening and the checkpoint on close are paid once per hold, not per write.
+    Call with the writer lock held."""
+    key = path.resolve()
+    con = _writers.get(key)
+    if con is None:
+        con = _connect(path, False, wait_seconds)
+        migrate(con)
+        _writers[key] = con
+        writer_lock(path).at_release(lambda: _writers.pop(key).close())
+    return con
+
+
+@contextmanager
+def open_store(path: Path, *, read_only: bool = False, wait_seconds: float = LOCK_RETRY_SECONDS) -> Iterator[Any]:
+    """A connection to the store; a read-write one holds the store's writer lock while it is open.
+
+    A writer creates the file and migrates it to the latest layout; a reader of an older store has
+    a writer migrate it first; a reader of a store that does not exist yet gets an empty in-memory
+    store with the layout, so `status` works before the first sync."""
+    with ExitStack() as stack:
+        if read_only and not path.exists():
+            con = duckdb.connect(":memory:")
+            migrate(con)
+        elif read_only:
+            con = _connect(path, True, wait_seconds)
+            if schema_version(con) < LATEST:
+                con.close()
+                with open_store(path, wait_seconds=wait_seconds):
+                    pass
+                con = _connect(path, True, wait_seconds)
+        else:
+            stack.enter_context(writer_lock(path)())
+            con = _writer(path, wait_seconds).cursor()
+        stack.callback(con.close)
+        con.execute("SET TimeZone = 'UTC'")
+        yield con

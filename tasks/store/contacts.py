@@ -1,0 +1,150 @@
+"""The merged contacts: one table per client, `contacts_<id>`, upserted by the merge rule."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from schemas.field_types import FIELD_TYPES
+from tasks.merge import MergeCounts, distinct_rows_sql, email_key, fold_sql
+from tasks.store.sql import records
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from schemas.contract import Contract
+
+# One contacts table per client, `contacts_<id>`: a statement can only reach the table of the
+# client id it is given, and an upsert reads and rewrites that client's rows only, however many
+# contacts the other clients hold. Columns: email_key, each contract field by its xml name with
+# its own type, first_file, last_file, updated_at.
+
+CONTACT_META = ("email_key", "first_file", "last_file", "updated_at")
+_CLIENT_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class ContactsLayoutError(Exception):
+    """The contract and the stored contacts table disagree in a way the import must not guess at."""
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def contacts_table(client: str) -> str:
+    """The quoted name of the client's own contacts table; anything but a valid client id is refused."""
+    if not _CLIENT_ID.match(client):
+        raise ValueError(f"not a valid client id: {client[:40]!r}")
+    return _quote(f"contacts_{client}")
+
+
+def _contact_columns(con: Any, client: str) -> dict[str, tuple[str, str]]:
+    """The stored columns of the client's table: lower-cased name -> (name, type), in table order."""
+    contacts_table(client)
+    rows = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
+        [f"contacts_{client}"],
+    ).fetchall()
+    return {name.lower(): (name, kind) for name, kind in rows}
+
+
+def ensure_contacts_table(con: Any, contract: Contract) -> list[str]:
+    """Create the client's table, or add the columns of fields the contract gained; never drop one.
+
+    Returns the stored field columns (fields the contract dropped included, so their data is kept).
+    A field whose type changed is refused: converting stored values needs a decision, not a guess."""
+    seen: dict[str, str] = {name: name for name in CONTACT_META}
+    for field in contract.fields:
+        if field.xml.lower() in seen:
+            raise ContactsLayoutError(
+                f"field {field.xml!r} clashes with column {seen[field.xml.lower()]!r} (names are case-insensitive)"
+            )
+        seen[field.xml.lower()] = field.xml
+    table = contacts_table(contract.id)
+    stored = _contact_columns(con, contract.id)
+    if not stored:
+        columns = ", ".join(f"{_quote(f.xml)} {FIELD_TYPES[f.type].sql}" for f in contract.fields)
+        con.execute(
+            f"CREATE TABLE {table} (email_key VARCHAR NOT NULL, {columns}, "
+            "first_file VARCHAR, last_file VARCHAR, updated_at TIMESTAMPTZ)"
+        )
+        return [f.xml for f in contract.fields]
+    for field in contract.fields:
+        wanted = FIELD_TYPES[field.type].sql
+        if field.xml.lower() not in stored:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {_quote(field.xml)} {wanted}")
+        elif stored[field.xml.lower()][1] != wanted:
+            raise ContactsLayoutError(
+                f"field {field.xml!r} is stored as {stored[field.xml.lower()][1]} but the contract now says {wanted}"
+            )
+    return [name for key, (name, _) in _contact_columns(con, contract.id).items() if key not in CONTACT_META]
+
+
+def _listed(column: pd.Series) -> list[Any]:
+    """A column's values as a list, None for empty however pandas marks it (None, NaN, NA, NaT)."""
+    values = column.astype(object)
+    return values.where(values.notna(), None).tolist()
+
+
+def upsert_contacts(con: Any, contract: Contract, rows: pd.DataFrame, file: str, now: datetime) -> MergeCounts:
+    """Merge a file's valid rows (typed values by xml name, and `_line`) into the client's contacts.
+
+    The rows reach DuckDB typed (list parameters of each field's column type). One query of
+    `tasks.merge` folds them with the stored contacts of their emails. Only new contacts and
+    contacts whose values change are written: their old rows are deleted and the merged rows
+    inserted (much cheaper in DuckDB than MERGE INTO / ON CONFLICT). Call inside a transaction."""
+    columns = ensure_contacts_table(con, contract)
+    table = contacts_table(contract.id)
+    fields = {f.xml.lower(): f for f in contract.fields}
+    values = [f"v{i}" for i in range(len(columns))]  # stored columns (dropped fields too), by position
+    typed = {i: fields[name.lower()] for i, name in enumerate(columns) if name.lower() in fields}
+    email = contract.email_field.xml.lower()
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _incoming AS SELECT unnest(?::VARCHAR[]) AS k, unnest(?::INTEGER[]) AS o, "
+        + ", ".join(f"unnest(?::{FIELD_TYPES[f.type].sql}[]) AS v{i}" for i, f in typed.items()),
+        [
+            [email_key(e) for e in rows[contract.email_field.xml]],
+            rows["_line"].tolist(),
+            *(_listed(rows[f.xml]) for f in typed.values()),
+        ],
+    )
+    (distinct,) = con.execute(
+        distinct_rows_sql("_incoming", [f"v{i}" for i, f in typed.items() if f.xml.lower() != email])
+    ).fetchone()
+    stored = ", ".join(f"{_quote(name)} AS v{i}" for i, name in enumerate(columns))
+    incoming = ", ".join(v if i in typed else f"NULL AS {v}" for i, v in enumerate(values))
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _upsert AS "
+        + fold_sql(
+            f"SELECT email_key AS k, {stored}, first_file AS f FROM {table} "
+            "WHERE email_key IN (SELECT k FROM _incoming)",
+            f"SELECT k, o, {incoming} FROM _incoming",
+            values,
+        )
+    )
+    con.execute(f"DELETE FROM {table} WHERE email_key IN (SELECT k FROM _upsert WHERE is_changed)")
+    con.execute(
+        f"INSERT INTO {table} (email_key, {', '.join(_quote(name) for name in columns)}, first_file, last_file, "
+        f"updated_at) SELECT k, {', '.join(values)}, COALESCE(f, ?), ?, ? FROM _upsert WHERE is_new OR is_changed",
+        [file, file, now],
+    )
+    emails, new, updated = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE is_changed) FROM _upsert"
+    ).fetchone()
+    con.execute("DROP TABLE _upsert")
+    con.execute("DROP TABLE _incoming")
+    return MergeCounts.of(len(rows), int(distinct), int(emails), int(new), int(updated))
+
+
+def read_contacts(con: Any, contract: Contract) -> list[dict[str, Any]]:
+    """The client's merged contacts keyed by the contract's xml names (empty before the first import)."""
+    stored = _contact_columns(con, contract.id)
+    if not stored:
+        return []
+    select = ", ".join(
+        (_quote(stored[f.xml.lower()][0]) if f.xml.lower() in stored else "NULL") + f" AS {_quote(f.xml)}"
+        for f in contract.fields
+    )
+    return records(con, f"SELECT {select} FROM {contacts_table(contract.id)} ORDER BY email_key")

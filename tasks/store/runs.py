@@ -1,0 +1,83 @@
+"""`runs`: one row per import run, written when it starts and completed (or found crashed) later."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from tasks.store.ledger import IMPORT_STATS
+from tasks.store.sql import records
+
+if TYPE_CHECKING:
+    pass
+
+
+@dataclass(frozen=True)
+class Run:
+    """What identifies an import run: its id (the Prefect task run's), client, kind, cut-off and start."""
+
+    run_id: str
+    client: str
+    kind: str  # daily | backfill
+    cutoff: datetime | None
+    started_at: datetime
+
+
+def record_run(con: Any, run: Run, *, finished_at: datetime | None, state: str) -> dict[str, int]:
+    """A run's row (state: running, completed, failed, crashed) with its totals, summed from the ledger
+    rows it closed (so a retried run counts each file once, and a crashed one is rebuilt exactly)."""
+    stats = ", ".join(f"COALESCE(sum({key}), 0)::INTEGER" for key in IMPORT_STATS)
+    con.execute(
+        f"""
+        INSERT INTO runs (run_id, client, kind, cutoff, started_at, finished_at, state, files_imported,
+                          files_rejected, {", ".join(IMPORT_STATS)})
+        SELECT ?, ?, ?, ?, ?, ?, ?, COALESCE(count_if(status = 'imported'), 0)::INTEGER,
+               COALESCE(count_if(status = 'rejected'), 0)::INTEGER, {stats}
+        FROM files WHERE client = ? AND run_id = ?
+        ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at, state = excluded.state,
+            files_imported = excluded.files_imported, files_rejected = excluded.files_rejected,
+            {", ".join(f"{key} = excluded.{key}" for key in IMPORT_STATS)}
+        """,
+        [run.run_id, run.client, run.kind, run.cutoff, run.started_at, finished_at, state, run.client, run.run_id],
+    )
+    totals = records(
+        con,
+        f"SELECT files_imported, files_rejected, {', '.join(IMPORT_STATS)} FROM runs WHERE run_id = ?",
+        [run.run_id],
+    )[0]
+    return {key: int(value) for key, value in totals.items()}
+
+
+def close_crashed_runs(con: Any, client: str, now: datetime) -> list[str]:
+    """Mark the client's runs still `running` as crashed, their totals rebuilt from the ledger; their ids.
+
+    Call holding the writer lock: an import holds it from its run's start to its end, so a run
+    still running then is one whose process died."""
+    crashed = [
+        Run(**row)
+        for row in records(
+            con,
+            "SELECT run_id, client, kind, cutoff, started_at FROM runs WHERE client = ? AND state = 'running'",
+            [client],
+        )
+    ]
+    for run in crashed:
+        last = con.execute(
+            "SELECT max(imported_at) FROM files WHERE client = ? AND run_id = ?", [client, run.run_id]
+        ).fetchone()[0]
+        record_run(con, run, finished_at=last or now, state="crashed")
+    return [run.run_id for run in crashed]
+
+
+def record_failed_runs(con: Any, runs: list[Run], now: datetime) -> None:
+    """A `failed` row for each run a flow saw fail before the import wrote the run's own row (staging
+    unreadable, the store's lock never had, a task never run); a run that has its row keeps it.
+
+    Call in a transaction."""
+    for run in runs:
+        con.execute(
+            "INSERT INTO runs (run_id, client, kind, cutoff, started_at, finished_at, state) "
+            "VALUES (?, ?, ?, ?, ?, ?, 'failed') ON CONFLICT (run_id) DO NOTHING",
+            [run.run_id, run.client, run.kind, run.cutoff, run.started_at, now],
+        )
