@@ -57,7 +57,7 @@ def csv_bytes(contract: Contract, rows: int) -> bytes:
         "boolean": lambda i: i % 2 == 0,
     }
     records = [
-        {f.xml: (f.values[i % len(f.values)] if f.type == "enum" else samples[f.type](i)) for f in contract.fields}
+        {f.id: (f.values[i % len(f.values)] if f.type == "enum" else samples[f.type](i)) for f in contract.fields}
         for i in range(rows)
     ]
     return write_rows(contract, records, "csv")

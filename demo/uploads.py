@@ -31,11 +31,11 @@ def _duplicates_and_merges(contract: Contract) -> bytes:
     """The sample rows twice (exact duplicates), then the first contact again under its email in capitals
     with one field changed and the others empty (merged: the new value wins, empty values erase nothing)."""
     records = sample_records(contract)
-    email = contract.email_field.xml
-    again: dict[str, Any] = {field.xml: None for field in contract.fields}
+    email = contract.email_field.id
+    again: dict[str, Any] = {field.id: None for field in contract.fields}
     again[email] = str(records[0][email]).upper()
     changed = next(f for f in contract.fields if f.type == "string")
-    again[changed.xml] = "Updated"
+    again[changed.id] = "Updated"
     return write_rows(contract, [*records, *records, again], "csv")
 
 

@@ -57,7 +57,7 @@ def _column(field: ContractField) -> pa.Column:
 def build_schema(contract: Contract) -> pa.DataFrameSchema:
     """The schema of the text table of a client's contacts: one column per field, by `xml` name."""
     return pa.DataFrameSchema(
-        {field.xml: _column(field) for field in contract.fields},
+        {field.id: _column(field) for field in contract.fields},
         strict=True,
         ordered=True,
         name=f"contacts of {contract.id}",

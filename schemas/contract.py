@@ -30,16 +30,18 @@ ARMOURED_KEY = r"^-----BEGIN PGP PUBLIC KEY BLOCK-----\s.+\s-----END PGP PUBLIC 
 class ContractField(BaseModel):
     """One column of the client's files, in order."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    name: str = PydField(min_length=1)
-    xml: str
+    name: str = PydField(min_length=1)  # the column's header in CSV and Excel files
+    # the field's id: its element name in XML files (`xml:` in the contract), its column in the store,
+    # the key of its values everywhere in between
+    id: str = PydField(alias="xml")
     type: FieldType = "string"
     required: bool = False
     values: tuple[str, ...] | None = None
     format: str | None = None  # strptime format for date/datetime, besides ISO
 
-    @field_validator("xml")
+    @field_validator("id")
     @classmethod
     def _xml_name(cls, value: str) -> str:
         if not XML_NAME.match(value) or value.lower().startswith("xml"):
@@ -127,7 +129,7 @@ class Contract(BaseModel):
 
     @model_validator(mode="after")
     def _fields(self) -> Contract:
-        problems = field_list_problems([f.model_dump() for f in self.fields])
+        problems = field_list_problems([f.model_dump(by_alias=True) for f in self.fields])
         if problems:
             raise ValueError("; ".join(problems))
         return self

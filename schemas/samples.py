@@ -21,7 +21,7 @@ def example_value(field: ContractField, row: int) -> Value:
 
 def sample_records(contract: Contract) -> list[Record]:
     """The sample's rows, typed."""
-    return [{f.xml: example_value(f, i) for f in contract.fields} for i in range(SAMPLE_ROWS)]
+    return [{f.id: example_value(f, i) for f in contract.fields} for i in range(SAMPLE_ROWS)]
 
 
 def write_rows(contract: Contract, records: list[Record], fmt: str, *, encoding: str = "utf-8") -> bytes:

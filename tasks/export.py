@@ -19,7 +19,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def contact_records(contract: Contract, rows: list[dict[str, Any]]) -> list[dict[str, JsonValue]]:
     """Stored contacts (keyed by xml name) as JSON-native records keyed by the contract's field names."""
-    return [{f.name: to_json(f, row[f.xml]) for f in contract.fields} for row in rows]
+    return [{f.name: to_json(f, row[f.id]) for f in contract.fields} for row in rows]
 
 
 def write_contacts_json(contract: Contract, rows: list[dict[str, Any]], out: TextIO) -> None:
@@ -32,7 +32,7 @@ def write_contacts_csv(contract: Contract, rows: list[dict[str, Any]], out: Text
     """A CSV with the contract's field names as header and its delimiter; values in their text form."""
     writer = csv.writer(out, delimiter=contract.csv.delimiter, lineterminator="\n")
     writer.writerow([f.name for f in contract.fields])
-    writer.writerows([to_text(f, row[f.xml]) for f in contract.fields] for row in rows)
+    writer.writerows([to_text(f, row[f.id]) for f in contract.fields] for row in rows)
 
 
 def neutralise(cell: str) -> str:

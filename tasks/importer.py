@@ -128,7 +128,11 @@ def _commit(con: Any, contract: Contract, prepared: PreparedFile, run_id: str) -
         if parsed is None:
             assert prepared.rejected is not None
             outcome = FileImport(
-                client, name, "rejected", reason=prepared.rejected.message, read_seconds=prepared.read_seconds
+                client,
+                name,
+                store.FileStatus.REJECTED,
+                reason=prepared.rejected.message,
+                read_seconds=prepared.read_seconds,
             )
             rejected = store.FileResult(
                 client,
@@ -154,7 +158,7 @@ def _commit(con: Any, contract: Contract, prepared: PreparedFile, run_id: str) -
         outcome = FileImport(
             client,
             name,
-            "imported",
+            store.FileStatus.IMPORTED,
             format=parsed.format,
             encoding=parsed.encoding,
             stats=stats,

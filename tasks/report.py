@@ -93,7 +93,11 @@ def summary_markdown(contract: Contract, client: dict[str, Any]) -> str:
         "Files: " + (", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none yet") + ".",
         "",
     ]
-    attention = [f for f in files if f["status"] in ("rejected", "ignored") or (f.get("rows_rejected") or 0) > 0]
+    attention = [
+        f
+        for f in files
+        if f["status"] in (store.FileStatus.REJECTED, store.FileStatus.IGNORED) or (f.get("rows_rejected") or 0) > 0
+    ]
     attention += [f for f in files if f.get("same_content_as") and f not in attention]
     if not attention:
         lines.append("Nothing needs attention.")
@@ -101,7 +105,7 @@ def summary_markdown(contract: Contract, client: dict[str, Any]) -> str:
         lines += ["### Needs attention", ""]
     for file in attention[:MAX_FILES_IN_SUMMARY]:
         name = file["name"]
-        if file["status"] in ("rejected", "ignored"):
+        if file["status"] in (store.FileStatus.REJECTED, store.FileStatus.IGNORED):
             lines.append(f"- **{name}**: {file['status']}: {file.get('reason') or 'no reason recorded'}")
         elif file.get("same_content_as") and not file.get("rows_rejected"):
             lines.append(f"- **{name}**: same content as {file['same_content_as']}")

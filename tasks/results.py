@@ -27,7 +27,11 @@ log = logging.getLogger(__name__)
 
 DOCUMENT_VERSION = 1
 FOLDER = "results"
-STATUS = {"staged": "received", "imported": "imported", "rejected": "rejected"}  # ledger status -> document's
+STATUS = {
+    store.FileStatus.STAGED: "received",
+    store.FileStatus.IMPORTED: "imported",
+    store.FileStatus.REJECTED: "rejected",
+}  # ledger status -> document's
 PICKUP_SHOWN = (  # what a document shows of the stored pickup check (its timing is for ops)
     "outcome",
     "format",
@@ -90,7 +94,9 @@ def _local_text(value: datetime, contract: Contract) -> str:
 
 def _received(row: dict[str, Any], contract: Contract) -> dict[str, Any]:
     received_at: datetime = row["received_at"]
-    on_arrival = row["status"] == "rejected" and row["imported_at"] is None  # refused by the sync: no import
+    on_arrival = (
+        row["status"] == store.FileStatus.REJECTED and row["imported_at"] is None
+    )  # refused by the sync: no import
     import_at = None if on_arrival else contract.next_cutoff(received_at)
     return {
         "at": moment(received_at, contract),
@@ -112,7 +118,7 @@ def _pickup(row: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _import(row: dict[str, Any], contract: Contract) -> dict[str, Any] | None:
-    if row["status"] != "imported":
+    if row["status"] != store.FileStatus.IMPORTED:
         return None
     return {
         "at": moment(row["imported_at"], contract),
@@ -126,7 +132,7 @@ def _import(row: dict[str, Any], contract: Contract) -> dict[str, Any] | None:
 
 
 def _rejection(row: dict[str, Any], contract: Contract) -> dict[str, Any] | None:
-    if row["status"] != "rejected":
+    if row["status"] != store.FileStatus.REJECTED:
         return None
     at = row["imported_at"] or row["received_at"]
     return {"at": moment(at, contract), "code": row["code"], "message": row["reason"] or ""}
@@ -220,7 +226,7 @@ def pending_documents(con: Any, contracts: dict[str, Contract], retention_days: 
     keys = [(p["client"], p["name"]) for p in pending]
     files = store.result_files(con, keys)
     ignored = store.ignored_uploads(con, keys)
-    with_errors = [k for k, row in files.items() if row["status"] == "imported" and row["rows_rejected"]]
+    with_errors = [k for k, row in files.items() if row["status"] == store.FileStatus.IMPORTED and row["rows_rejected"]]
     errors = store.row_errors_of(con, with_errors)
     documents: dict[str, list[Document]] = {}
     for item in pending:

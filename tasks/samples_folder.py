@@ -52,7 +52,7 @@ def sample_name(contract: Contract, fmt: str) -> str:
 def field_rule(field: ContractField) -> str:
     """`Purchase Date <purchase_date>: a date, DD/MM/YYYY or YYYY-MM-DD`, `, required` when it is."""
     rule = TYPE_RULES[field.type](field) if field.type in TYPE_RULES else field.type
-    return f"{field.name} <{field.xml}>: {rule}{', required' if field.required else ''}"
+    return f"{field.name} <{field.id}>: {rule}{', required' if field.required else ''}"
 
 
 def readme(contract: Contract) -> str:
@@ -60,7 +60,7 @@ def readme(contract: Contract) -> str:
     separator and encodings, the row limit, the daily import time and where results appear."""
     samples = ", ".join(sample_name(contract, fmt) for fmt in formats.writable())
     *others, last = (f.name.upper() for f in formats.FORMATS)
-    email = contract.email_field.xml
+    email = contract.email_field.id
     csv = next(f for f in formats.FORMATS if f.delimited)
     also = ", ".join(ENCODINGS.get(e, e) for e in csv.encodings[1:])
     lines = [

@@ -32,9 +32,12 @@ def read_status(con: Any, contracts: dict[str, Contract], now: datetime) -> dict
         next_import = contracts[client_id].next_cutoff(now)
         files, errors = all_files[client_id], all_errors[client_id]
         for row in files:
-            if row["status"] in ("waiting", "staged"):
+            if row["status"] in (store.FileStatus.WAITING, store.FileStatus.STAGED):
                 row["next_import_at"] = next_import
-            ledger_row = row["status"] not in ("waiting", "ignored")  # a re-upload shares its name
+            ledger_row = row["status"] not in (
+                store.FileStatus.WAITING,
+                store.FileStatus.IGNORED,
+            )  # a re-upload shares its name
             row["errors"], row["errors_total"] = errors.get(row["name"], ([], 0)) if ledger_row else ([], 0)
         clients.append({"id": client_id, "next_import_at": next_import, "files": files})
     return {"clients": clients}

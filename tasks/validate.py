@@ -103,7 +103,7 @@ def check_header(table: RawTable, contract: Contract) -> None:
 
 def check_xml_names(table: RawTable, contract: Contract) -> None:
     """Named columns (XML): every element inside <contact> is one of the contract's names, exactly (case-sensitive)."""
-    allowed = [f.xml for f in contract.fields]
+    allowed = [f.id for f in contract.fields]
     unknown = [n for n in table.header if n not in allowed]
     if not unknown:
         return
@@ -122,7 +122,7 @@ def check_xml_names(table: RawTable, contract: Contract) -> None:
 
 def _key(contract_field: ContractField, named: bool) -> str:
     """What a field goes by in the file: its xml name in named columns, its name in a header."""
-    return contract_field.xml if named else contract_field.name
+    return contract_field.id if named else contract_field.name
 
 
 def _reason(contract_field: ContractField, text: object) -> str:
@@ -135,7 +135,7 @@ def _row_errors(texts: pd.DataFrame, lines: list[int], contract: Contract, named
     try:
         build_schema(contract).validate(texts, lazy=True)
     except pandera.errors.SchemaErrors as exc:
-        fields = {f.xml: f for f in contract.fields}
+        fields = {f.id: f for f in contract.fields}
         errors = []
         for case in exc.failure_cases.itertuples(index=False):
             contract_field = fields[str(case.column)]
@@ -173,9 +173,9 @@ def parse_file(
         )
     keys = table.header if named else [h.strip() for h in table.header]
     columns = {n: [row[i] for row in table.rows] for i, n in enumerate(keys)}
-    names = [f.xml for f in contract.fields]
+    names = [f.id for f in contract.fields]
     texts = pd.DataFrame(
-        {f.xml: columns.get(_key(f, named), [""] * len(table.rows)) for f in contract.fields},
+        {f.id: columns.get(_key(f, named), [""] * len(table.rows)) for f in contract.fields},
         columns=names,
         dtype=str,
     )
@@ -183,7 +183,7 @@ def parse_file(
     rejected = {e.line for e in errors}
     keep = [i for i, line in enumerate(table.lines) if line not in rejected]
     valid = texts.iloc[keep]
-    rows = pd.DataFrame({f.xml: typed_column(f, valid[f.xml].tolist()) for f in contract.fields}, columns=names)
+    rows = pd.DataFrame({f.id: typed_column(f, valid[f.id].tolist()) for f in contract.fields}, columns=names)
     rows["_line"] = pd.Series([table.lines[i] for i in keep], dtype="int64")
     return ParsedFile(
         file=name,

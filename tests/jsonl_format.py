@@ -33,5 +33,5 @@ def read(name: str, data: bytes, options: ReadOptions) -> RawTable:
 
 def write(contract: Contract, records: list[Record], encoding: str) -> bytes:
     """One JSON object per contact, every field as its text form."""
-    objects = ({f.xml: to_text(f, r.get(f.xml)) for f in contract.fields} for r in records)
+    objects = ({f.id: to_text(f, r.get(f.id)) for f in contract.fields} for r in records)
     return "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objects).encode(encoding)

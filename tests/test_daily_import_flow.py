@@ -20,7 +20,7 @@ CUTOFF = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
 
 
 def record(email: str, first_name: str | None, amount: str | None = None) -> dict[str, object]:
-    values: dict[str, object] = {f.xml: None for f in NORTHWIND.fields}
+    values: dict[str, object] = {f.id: None for f in NORTHWIND.fields}
     return values | {"email": email, "first_name": first_name, "amount": Decimal(amount) if amount else None}
 
 

@@ -18,7 +18,9 @@ BURN = "import time\nend = time.monotonic() + float(__import__('sys').argv[1])\n
 @pytest.mark.slow
 def test_make_demo_passes_beside_two_cpu_burners(tmp_path: Path) -> None:
     port = server.free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SFTP_IMPORT_"))}
+    # as a user types it: no Prefect or platform settings, and not a sub-make of `make test` (whose
+    # "make[1]: Leaving directory" would be the last line)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "SFTP_IMPORT_", "MAKE", "MFLAGS"))}
     env |= {"SFTP_IMPORT_DEMO_DIR": str(tmp_path / "demo"), "SFTP_IMPORT_PREFECT_PORT": str(port)}
     burners = [subprocess.Popen([sys.executable, "-c", BURN, "600"]) for _ in range(2)]  # bounded, and killed below
     try:

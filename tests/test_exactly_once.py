@@ -30,7 +30,7 @@ STATS = (
 
 
 def record(email: str, first: str | None = None, amount: str | None = None) -> dict[str, Any]:
-    values: dict[str, Any] = {f.xml: None for f in NORTHWIND.fields}
+    values: dict[str, Any] = {f.id: None for f in NORTHWIND.fields}
     return values | {"email": email, "first_name": first, "amount": Decimal(amount) if amount else None}
 
 

@@ -59,7 +59,7 @@ def test_decimals_are_written_exactly_without_trailing_zeros(value: Decimal, tex
 def test_every_type_is_stored_in_its_own_column_type_and_read_back_exactly(tmp_path: Path) -> None:
     kinds = sorted(FIELD_TYPES)
     contract = make_contract("every", [field_of(k, required=k == "email").model_dump() for k in kinds])
-    rows = [{f.xml: example_value(f, i) for f in contract.fields} for i in range(SAMPLE_ROWS)]
+    rows = [{f.id: example_value(f, i) for f in contract.fields} for i in range(SAMPLE_ROWS)]
     with store.open_store(tmp_path / "store.duckdb") as con, store.transaction(con):
         store.upsert_contacts(
             con, contract, pd.DataFrame(rows).assign(_line=range(2, 2 + SAMPLE_ROWS)), "f.csv", datetime.now(UTC)

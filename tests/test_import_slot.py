@@ -46,7 +46,7 @@ def test_slot_imports_clients_with_files_and_names_the_failed(home: Path) -> Non
     from flows.import_slot import import_slot
 
     settings = load_settings()
-    values: dict[str, object] = {f.xml: None for f in NORTHWIND.fields}
+    values: dict[str, object] = {f.id: None for f in NORTHWIND.fields}
     good = [values | {"email": "a@x.com", "first_name": "Ann", "amount": Decimal("1.5")}]
     stage_records(settings, NORTHWIND, "monday.csv", good, RECEIVED)
     stage_bytes(settings, "contoso", "gone.csv", b"x", RECEIVED)

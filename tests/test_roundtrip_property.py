@@ -45,7 +45,7 @@ def text(codec: str, fmt: str) -> st.SearchStrategy[str]:
 
 
 def records(contract: Contract, codec: str, fmt: str) -> st.SearchStrategy[list[Record]]:
-    record = st.fixed_dictionaries({f.xml: field_types.strategy(f, text(codec, fmt)) for f in contract.fields})
+    record = st.fixed_dictionaries({f.id: field_types.strategy(f, text(codec, fmt)) for f in contract.fields})
     return st.lists(record, min_size=1, max_size=4)
 
 

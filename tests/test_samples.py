@@ -30,7 +30,7 @@ def test_sample_header_in_contract_order(client: str) -> None:
     text = write_sample(contract, "csv").decode()
     assert text.splitlines()[0] == contract.csv.delimiter.join(f.name for f in contract.fields)
     xml = write_sample(contract, "xml").decode()
-    positions = [xml.index(f"<{f.xml}>") for f in contract.fields]
+    positions = [xml.index(f"<{f.id}>") for f in contract.fields]
     assert positions == sorted(positions)
 
 

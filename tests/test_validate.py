@@ -35,7 +35,7 @@ def test_typed_values_and_kept_rows() -> None:
         "c.csv",
         HEADER + " Ann@X.io ,Ann,NA,007,31/01/2024,-12.50,mid-market\nb@x.io,,,,2024-02-29,1E5,\nc@x.io,,,,,,\n",
     )
-    assert parsed.rows.columns.tolist() == [f.xml for f in NORTHWIND.fields] + ["_line"]
+    assert parsed.rows.columns.tolist() == [f.id for f in NORTHWIND.fields] + ["_line"]
     first, third = parsed.rows.to_dict("records")
     assert first == {
         "email": "Ann@X.io",
@@ -105,7 +105,7 @@ def test_a_header_or_root_and_no_rows_is_a_file_of_zero_rows(name: str, data: st
     """A day with no new contacts is not an error: read, checked, 0 rows, nothing rejected."""
     parsed = parse(name, data)
     assert (parsed.rows_read, len(parsed.rows), parsed.errors, parsed.columns) == (0, 0, [], columns)
-    assert parsed.rows.columns.tolist() == [f.xml for f in NORTHWIND.fields] + ["_line"]
+    assert parsed.rows.columns.tolist() == [f.id for f in NORTHWIND.fields] + ["_line"]
 
 
 def test_a_missing_header_row_never_repeats_the_email_it_found() -> None:

@@ -92,5 +92,5 @@ def write(contract: Contract, records: list[Record], encoding: str) -> bytes:
     out = io.StringIO(newline="")
     writer = csv.writer(out, delimiter=contract.csv.delimiter, lineterminator="\r\n")
     writer.writerow([f.name for f in contract.fields])
-    writer.writerows([to_text(f, r.get(f.xml)) for f in contract.fields] for r in records)
+    writer.writerows([to_text(f, r.get(f.id)) for f in contract.fields] for r in records)
     return out.getvalue().encode(encoding)

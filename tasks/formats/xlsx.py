@@ -77,7 +77,7 @@ def write(contract: Contract, records: list[Record], encoding: str) -> bytes:
     sheet = workbook.create_sheet("Contacts")
     sheet.append([f.name for f in contract.fields])
     for record in records:
-        sheet.append([_fill(WriteOnlyCell(sheet), record.get(f.xml)) for f in contract.fields])
+        sheet.append([_fill(WriteOnlyCell(sheet), record.get(f.id)) for f in contract.fields])
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

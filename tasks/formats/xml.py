@@ -174,8 +174,8 @@ def write(contract: Contract, records: list[Record], encoding: str) -> bytes:
     for record in records:
         parts.append("  <contact>\n")
         for f in contract.fields:
-            text = escape(to_text(f, record.get(f.xml)), CARRIAGE_RETURN)
-            parts.append(f"    <{f.xml}>{text}</{f.xml}>\n" if text else f"    <{f.xml}/>\n")
+            text = escape(to_text(f, record.get(f.id)), CARRIAGE_RETURN)
+            parts.append(f"    <{f.id}>{text}</{f.id}>\n" if text else f"    <{f.id}/>\n")
         parts.append("  </contact>\n")
     parts.append("</contacts>\n")
     return "".join(parts).encode("utf-8")

@@ -57,27 +57,27 @@ def ensure_contacts_table(con: Any, contract: Contract) -> list[str]:
     A field whose type changed is refused: converting stored values needs a decision, not a guess."""
     seen: dict[str, str] = {name: name for name in CONTACT_META}
     for field in contract.fields:
-        if field.xml.lower() in seen:
+        if field.id.lower() in seen:
             raise ContactsLayoutError(
-                f"field {field.xml!r} clashes with column {seen[field.xml.lower()]!r} (names are case-insensitive)"
+                f"field {field.id!r} clashes with column {seen[field.id.lower()]!r} (names are case-insensitive)"
             )
-        seen[field.xml.lower()] = field.xml
+        seen[field.id.lower()] = field.id
     table = contacts_table(contract.id)
     stored = _contact_columns(con, contract.id)
     if not stored:
-        columns = ", ".join(f"{_quote(f.xml)} {FIELD_TYPES[f.type].sql}" for f in contract.fields)
+        columns = ", ".join(f"{_quote(f.id)} {FIELD_TYPES[f.type].sql}" for f in contract.fields)
         con.execute(
             f"CREATE TABLE {table} (email_key VARCHAR NOT NULL, {columns}, "
             "first_file VARCHAR, last_file VARCHAR, updated_at TIMESTAMPTZ)"
         )
-        return [f.xml for f in contract.fields]
+        return [f.id for f in contract.fields]
     for field in contract.fields:
         wanted = FIELD_TYPES[field.type].sql
-        if field.xml.lower() not in stored:
-            con.execute(f"ALTER TABLE {table} ADD COLUMN {_quote(field.xml)} {wanted}")
-        elif stored[field.xml.lower()][1] != wanted:
+        if field.id.lower() not in stored:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {_quote(field.id)} {wanted}")
+        elif stored[field.id.lower()][1] != wanted:
             raise ContactsLayoutError(
-                f"field {field.xml!r} is stored as {stored[field.xml.lower()][1]} but the contract now says {wanted}"
+                f"field {field.id!r} is stored as {stored[field.id.lower()][1]} but the contract now says {wanted}"
             )
     return [name for key, (name, _) in _contact_columns(con, contract.id).items() if key not in CONTACT_META]
 
@@ -97,21 +97,21 @@ def upsert_contacts(con: Any, contract: Contract, rows: pd.DataFrame, file: str,
     inserted (much cheaper in DuckDB than MERGE INTO / ON CONFLICT). Call inside a transaction."""
     columns = ensure_contacts_table(con, contract)
     table = contacts_table(contract.id)
-    fields = {f.xml.lower(): f for f in contract.fields}
+    fields = {f.id.lower(): f for f in contract.fields}
     values = [f"v{i}" for i in range(len(columns))]  # stored columns (dropped fields too), by position
     typed = {i: fields[name.lower()] for i, name in enumerate(columns) if name.lower() in fields}
-    email = contract.email_field.xml.lower()
+    email = contract.email_field.id.lower()
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _incoming AS SELECT unnest(?::VARCHAR[]) AS k, unnest(?::INTEGER[]) AS o, "
         + ", ".join(f"unnest(?::{FIELD_TYPES[f.type].sql}[]) AS v{i}" for i, f in typed.items()),
         [
-            [email_key(e) for e in rows[contract.email_field.xml]],
+            [email_key(e) for e in rows[contract.email_field.id]],
             rows["_line"].tolist(),
-            *(_listed(rows[f.xml]) for f in typed.values()),
+            *(_listed(rows[f.id]) for f in typed.values()),
         ],
     )
     (distinct,) = con.execute(
-        distinct_rows_sql("_incoming", [f"v{i}" for i, f in typed.items() if f.xml.lower() != email])
+        distinct_rows_sql("_incoming", [f"v{i}" for i, f in typed.items() if f.id.lower() != email])
     ).fetchone()
     stored = ", ".join(f"{_quote(name)} AS v{i}" for i, name in enumerate(columns))
     incoming = ", ".join(v if i in typed else f"NULL AS {v}" for i, v in enumerate(values))
@@ -144,7 +144,7 @@ def read_contacts(con: Any, contract: Contract) -> list[dict[str, Any]]:
     if not stored:
         return []
     select = ", ".join(
-        (_quote(stored[f.xml.lower()][0]) if f.xml.lower() in stored else "NULL") + f" AS {_quote(f.xml)}"
+        (_quote(stored[f.id.lower()][0]) if f.id.lower() in stored else "NULL") + f" AS {_quote(f.id)}"
         for f in contract.fields
     )
     return records(con, f"SELECT {select} FROM {contacts_table(contract.id)} ORDER BY email_key")
