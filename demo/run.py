@@ -37,7 +37,7 @@ def main() -> None:
     _environment()
     from demo.sftp_server import running_server
     from demo.uploads import demo_uploads
-    from deployments.server import prefect_home, use_server
+    from deployments.server import prefect_home, use_server, watched_here
     from schemas.contract import load_contracts
     from tasks.overview import OVERVIEW_KEY, TODAY_KEY, build_overview
     from tasks.settings import load_settings
@@ -71,11 +71,12 @@ def main() -> None:
         from flows.daily_import import daily_import
         from flows.hourly_sync import hourly_sync
 
-        print("\nRunning the hourly-sync flow …")
-        hourly_sync()
-        for client in contracts:
-            print(f"Running the daily-import flow for {client} (everything received so far) …")
-            daily_import(client=client, now=True)
+        with watched_here():
+            print("\nRunning the hourly-sync flow …")
+            hourly_sync()
+            for client in contracts:
+                print(f"Running the daily-import flow for {client} (everything received so far) …")
+                daily_import(client=client, now=True)
 
     print("\n" + render_table(status_report(settings, contracts, datetime.now(UTC))))
     print("Full row errors: sftp-import errors --client northwind --file northwind-with-bad-rows.csv")

@@ -23,6 +23,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -202,6 +204,17 @@ def stop(home: Path) -> Server | None:
         _terminate(server.pid)
     _record(home).unlink(missing_ok=True)
     return server
+
+
+@contextmanager
+def watched_here() -> Iterator[None]:
+    """For flow runs this process runs itself and waits for: no heartbeat thread. Heartbeats only feed
+    an automation that marks a deployment's silent runs crashed; here the caller sees the end itself,
+    and joining the heartbeat thread at the end of a run costs up to a second per command."""
+    from prefect.settings import temporary_settings
+
+    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+        yield
 
 
 def _api_url_set() -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
+from deployments import server
 from tasks import formats
 from tasks.settings import Settings, load_settings
 
@@ -63,8 +64,6 @@ def _per_client(result: dict[str, Any], line: Callable[[dict[str, Any]], str]) -
 
 def _prefect_ready(settings: Settings) -> None:
     """Before a command imports prefect to run a flow: its API (see `deployments.server.use_server`)."""
-    from deployments import server
-
     try:
         started = server.use_server(settings.home, settings.prefect_port)
     except server.ServerError as exc:
@@ -87,7 +86,8 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
 
     from flows.hourly_sync import hourly_sync
 
-    state = cast("State[Any]", hourly_sync(client=args.client, return_state=True))
+    with server.watched_here():
+        state = cast("State[Any]", hourly_sync(client=args.client, return_state=True))
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, dict):  # the flow itself failed (bad contracts, …)
         print(f"sync failed: {summary}", file=sys.stderr)
@@ -101,7 +101,8 @@ def cmd_backfill(args: argparse.Namespace, settings: Settings) -> int:
     _prefect_ready(settings)
     from flows.backfill import backfill
 
-    state: Any = backfill(client=args.client, files=args.file, return_state=True)  # the run tags itself
+    with server.watched_here():
+        state: Any = backfill(client=args.client, files=args.file, return_state=True)  # the run tags itself
     if not state.is_completed():
         print(f"backfill refused or failed: {state.message}", file=sys.stderr)
         return 1
@@ -124,7 +125,8 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     _prefect_ready(settings)
     from flows.retention import retention_flow
 
-    state: Any = retention_flow(return_state=True)
+    with server.watched_here():
+        state: Any = retention_flow(return_state=True)
     result = state.result(raise_on_failure=False)
     if not isinstance(result, dict):
         print(f"purge failed: {state.message}", file=sys.stderr)
@@ -137,7 +139,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     _prefect_ready(settings)
     from flows.daily_import import daily_import
 
-    state: Any = daily_import(client=args.client, now=args.now, return_state=True)  # the run tags itself
+    with server.watched_here():
+        state: Any = daily_import(client=args.client, now=args.now, return_state=True)  # the run tags itself
     summary = state.result(raise_on_failure=False)
     if not isinstance(summary, dict):
         print(f"import failed: {state.message}", file=sys.stderr)
@@ -211,8 +214,6 @@ def cmd_sample(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_server(args: argparse.Namespace, settings: Settings) -> int:
     """start | stop | status of the home's resident Prefect server."""
-    from deployments import server
-
     if args.action == "start":
         try:
             running, started = server.start(settings.home, port=settings.prefect_port)
