@@ -13,10 +13,10 @@ from prefect.runtime import flow_run
 
 from flows.daily_import import import_and_overview
 from flows.retrying import retry_if_transient
-from flows.shared import current_contracts, tag_run
+from flows.shared import tag_run
 from tasks import backfill as backfill_rules
 from tasks import report
-from tasks.settings import load_settings
+from tasks.resources import Resources, from_environment
 
 
 @task(
@@ -26,11 +26,9 @@ from tasks.settings import load_settings
     retry_delay_seconds=[5, 20],
     retry_condition_fn=retry_if_transient,
 )
-def check_and_sync_task(client: str, files: list[str]) -> list[str]:
+def check_and_sync_task(res: Resources, client: str, files: list[str]) -> list[str]:
     """`tasks.backfill.check_and_sync`: the names to import, oldest first, or BackfillRefused with every reason."""
-    return backfill_rules.check_and_sync(
-        load_settings(), backfill_rules.contract_of(current_contracts(), client), files
-    )
+    return backfill_rules.check_and_sync(res.settings, backfill_rules.contract_of(res.contracts, client), files)
 
 
 def _run_name() -> str:
@@ -43,10 +41,11 @@ def backfill(client: str, files: list[str]) -> dict[str, Any]:
     """Import the named files of a client now; refuses (Failed, with the reasons) rather than half-doing it."""
     tag_run("backfill", client)
     started_at = datetime.now(UTC)
-    names = check_and_sync_task(client, files)
-    contract = backfill_rules.contract_of(current_contracts(), client)
+    res = from_environment()
+    names = check_and_sync_task(res, client, files)
+    contract = backfill_rules.contract_of(res.contracts, client)
     progress = report.start_progress(client, len(names))
-    result = import_and_overview(contract, started_at, names, "backfill", None, started_at, progress)
+    result = import_and_overview(res, contract, started_at, names, "backfill", None, started_at, progress)
     get_run_logger().info("backfill of %s: %s", client, result.totals)
     return {
         "client": client,

@@ -29,17 +29,9 @@ from flows.shared import current_contracts, failed_imports, scheduled_time, tag_
 from schemas.contract import Contract
 from tasks import alerts, importer, report, results, store
 from tasks.importer import ClientImport, FileImport
-from tasks.settings import load_settings
+from tasks.resources import Resources, from_environment
 
 READ_WAIT_SECONDS = 60.0  # a read-only open waits this long for another process's writer to let go
-
-
-def _contract(client: str) -> Contract:
-    """A client's contract (ValueError for an unknown client)."""
-    contracts = current_contracts()
-    if client not in contracts:
-        raise ValueError(f"unknown client {client!r}")
-    return contracts[client]
 
 
 def import_cutoff(contract: Contract, scheduled_for: datetime | None, now: bool) -> datetime | None:
@@ -53,22 +45,23 @@ def run_name() -> str:
     client = parameters["client"]
     when = scheduled_time(parameters.get("scheduled_for"))
     with suppress(Exception):  # the name must not fail the run; the flow reports a bad client itself
-        when = when.astimezone(_contract(client).zone)
+        when = when.astimezone(current_contracts()[client].zone)
     return f"import-{client}-{when.date().isoformat()}"
 
 
 @task(name="files-due", cache_policy=NONE, retries=2, retry_delay_seconds=2, retry_condition_fn=retry_if_transient)
-def files_due_task(cutoffs: Mapping[str, datetime | None]) -> dict[str, list[str]]:
+def files_due_task(res: Resources, cutoffs: Mapping[str, datetime | None]) -> dict[str, list[str]]:
     """Each client's staged files due by its cut-off, oldest first, in one read-only connection.
 
     No store lock: DuckDB refuses a read-only open while another process writes, and
     `open_store` retries until the writer lets go."""
-    with store.open_store(load_settings().db_path, read_only=True, wait_seconds=READ_WAIT_SECONDS) as con:
+    with store.open_store(res.settings.db_path, read_only=True, wait_seconds=READ_WAIT_SECONDS) as con:
         return {client: store.staged_files(con, client, cutoff) for client, cutoff in cutoffs.items()}
 
 
 @task(name="import-client", cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_if_transient)
 def import_client_task(
+    res: Resources,
     contract: Contract,
     names: list[str],
     kind: str,
@@ -82,7 +75,7 @@ def import_client_task(
     `progress`: a progress artifact moved as each file commits (the single-client flow's). A file's
     alerts go out as it commits: exactly once, even when a retry finds it committed."""
     done = count(1)
-    settings = load_settings()
+    settings = res.settings
 
     def moved(outcome: FileImport) -> None:
         alerts.emit(alerts.import_alerts(outcome, settings.alert_rejected_share))
@@ -110,6 +103,7 @@ def client_import(contract: Contract, scheduled: datetime) -> Task[..., ClientIm
 
 
 def import_and_overview(
+    res: Resources,
     contract: Contract,
     scheduled: datetime,
     names: list[str],
@@ -122,10 +116,13 @@ def import_and_overview(
 
     Returns the import's result; a failed import raises its error after the overview shows it."""
     run = client_import(contract, scheduled)
-    state = cast("State[ClientImport]", run(contract, names, kind, cutoff, started_at, progress, return_state=True))
+    state = cast(
+        "State[ClientImport]", run(res, contract, names, kind, cutoff, started_at, progress, return_state=True)
+    )
     if state.is_completed():
-        record_written(state.result().written)
-    update_overview_task.submit(failed_imports({contract.id: state}, kind, {contract.id: cutoff}, started_at)).wait()
+        record_written(res, state.result().written)
+    failed = failed_imports({contract.id: state}, kind, {contract.id: cutoff}, started_at)
+    update_overview_task.submit(res, failed).wait()
     if not state.is_completed():
         alerts.emit([alerts.run_failed(contract.id, kind, state.message or "failed")])
     return state.result()
@@ -136,11 +133,13 @@ def daily_import(client: str, scheduled_for: datetime | None = None, now: bool =
     """Import the client's files received before its cut-off (`now`: everything received so far)."""
     tag_run("import", client)
     started_at = datetime.now(UTC)
-    contract = _contract(client)
+    res = from_environment()
+    contract = res.contract(client)
     cutoff = import_cutoff(contract, scheduled_for, now)
-    due = files_due_task({client: cutoff})[client]
+    due = files_due_task(res, {client: cutoff})[client]
     progress = report.start_progress(client, len(due))
-    result = import_and_overview(contract, scheduled_time(scheduled_for), due, "daily", cutoff, started_at, progress)
+    scheduled = scheduled_time(scheduled_for)
+    result = import_and_overview(res, contract, scheduled, due, "daily", cutoff, started_at, progress)
     return {
         "client": client,
         "run_id": result.run_id,

@@ -35,10 +35,10 @@ from prefect.utilities.annotations import quote
 from flows.client_results import record_written, write_results_task
 from flows.retrying import retry_if_transient
 from flows.shared import scheduled_time, tag_run, update_overview_task
-from schemas.contract import Contract, load_contracts
+from schemas.contract import Contract
 from tasks import alerts, report, samples_folder, sftp, store, sync
+from tasks.resources import Resources, from_environment
 from tasks.results import Document, pending_documents
-from tasks.settings import load_settings
 
 # clients synced at once, each over its own SSH connection (sshd drops bursts beyond MaxStartups=10)
 SYNC_WORKERS = 8
@@ -54,10 +54,10 @@ class PassState:
 
 
 @task(name="read-ledger", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5.0, 20.0])
-def read_ledger_task(clients: list[str]) -> PassState:
+def read_ledger_task(res: Resources, clients: list[str]) -> PassState:
     """Every client's names, waiting files, samples and due results, in one read-only session (retried
     while a writer holds the file)."""
-    with store.open_store(load_settings().db_path, read_only=True) as con:
+    with store.open_store(res.settings.db_path, read_only=True) as con:
         return PassState(
             store.sync_ledgers(con, clients),
             store.samples_digests(con, clients),
@@ -73,10 +73,12 @@ def read_ledger_task(clients: list[str]) -> PassState:
     retry_condition_fn=retry_if_transient,
     cache_policy=NO_CACHE,  # a sync must always look at the server
 )
-def sync_client_task(contract: Contract, ledger: store.ClientLedger, samples: str | None) -> sync.ClientSyncResult:
+def sync_client_task(
+    res: Resources, contract: Contract, ledger: store.ClientLedger, samples: str | None
+) -> sync.ClientSyncResult:
     """Connect, list, classify, copy and check one client's files, and write its samples folder when its
     contract changed since `samples` (no store access); its outcomes and ledger changes."""
-    settings = load_settings()
+    settings = res.settings
     result = sync.ClientSyncResult(contract.id, datetime.now(UTC))
     with sftp.connect(settings.sftp) as connection:
         sync.collect(connection, settings, contract, ledger, result)
@@ -89,14 +91,14 @@ def sync_client_task(contract: Contract, ledger: store.ClientLedger, samples: st
 
 @task(name="write-ledger", cache_policy=NO_CACHE)
 def write_ledger_task(
-    results: list[sync.ClientSyncResult], contracts: dict[str, Contract], results_due: set[str]
+    res: Resources, results: list[sync.ClientSyncResult], contracts: dict[str, Contract], results_due: set[str]
 ) -> tuple[dict[str, str], report.Reports, dict[str, list[Document]]]:
     """In one write session: each client's changes in its own transaction, then the changed clients'
     reports and every due result document.
 
     Returns the clients whose write failed (id -> error), the reports to publish and the documents to
     write; with nothing to write, opens nothing for writing (only to read documents left due)."""
-    settings = load_settings()
+    settings = res.settings
     to_write = [r for r in results if r.changes]
     if not to_write:  # a quiet hour: the store is not opened for writing at all
         if not results_due:
@@ -112,11 +114,11 @@ def write_ledger_task(
         return failed, reports, pending_documents(con, contracts, settings.retention_days)
 
 
-def write_results(contracts: dict[str, Contract], documents: dict[str, list[Document]]) -> None:
+def write_results(res: Resources, contracts: dict[str, Contract], documents: dict[str, list[Document]]) -> None:
     """Each client's due documents into its folder (a task per client, at once), then recorded written."""
-    futures = [write_results_task.submit(contracts[cid], quote(docs)) for cid, docs in documents.items()]  # type: ignore[call-overload]
+    futures = [write_results_task.submit(res, contracts[cid], quote(docs)) for cid, docs in documents.items()]  # type: ignore[call-overload]
     written = [f.result(raise_on_failure=False) for f in futures]
-    record_written([key for keys in written if isinstance(keys, list) for key in keys])
+    record_written(res, [key for keys in written if isinstance(keys, list) for key in keys])
 
 
 def _run_name() -> str:
@@ -134,16 +136,12 @@ def _run_name() -> str:
 def hourly_sync(client: str | None = None) -> Any:
     """Sync every client (or one); returns {"clients": {id: summary}, "failed": {id: error}}."""
     tag_run("sync", client)
-    settings = load_settings()
-    contracts = load_contracts(settings.clients_dir)
-    if client is not None:
-        if client not in contracts:
-            raise ValueError(f"unknown client {client!r}; contracts: {', '.join(sorted(contracts))}")
-        contracts = {client: contracts[client]}
-    state = read_ledger_task(sorted(contracts))
+    res = from_environment()
+    contracts = res.contracts if client is None else {client: res.contract(client)}
+    state = read_ledger_task(res, sorted(contracts))
     # quote(): Prefect neither walks nor tracks these big arguments; the task gets the object itself
     futures = {
-        cid: sync_client_task.submit(contracts[cid], quote(state.ledgers[cid]), state.samples.get(cid))  # type: ignore[call-overload]
+        cid: sync_client_task.submit(res, contracts[cid], quote(state.ledgers[cid]), state.samples.get(cid))  # type: ignore[call-overload]
         for cid in sorted(contracts)
     }
     results: list[sync.ClientSyncResult] = []
@@ -155,13 +153,13 @@ def hourly_sync(client: str | None = None) -> Any:
             failed[cid] = f"{type(outcome).__name__}: {outcome}"
         else:
             results.append(outcome)
-    write_failed, reports, documents = write_ledger_task(quote(results), contracts, state.results_due)  # type: ignore[call-overload]
+    write_failed, reports, documents = write_ledger_task(res, quote(results), contracts, state.results_due)  # type: ignore[call-overload]
     failed.update(write_failed)
-    write_results(contracts, documents)
+    write_results(res, contracts, documents)
     alerts.emit(alert for result in results if result.client not in failed for alert in alerts.sync_alerts(result))
     alerts.emit(alerts.run_failed(cid, "sync", error) for cid, error in failed.items())
     report.publish_reports(reports)
-    update_overview_task.submit().wait()
+    update_overview_task.submit(res).wait()
     summary = {"clients": {r.client: r.summary() for r in results if r.client not in failed}, "failed": failed}
     if failed:
         logger = get_run_logger()

@@ -28,8 +28,9 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.client_results import record_written
 from flows.daily_import import client_import, files_due_task
-from flows.shared import current_contracts, failed_imports, scheduled_time, tag_run, update_overview_task
+from flows.shared import failed_imports, scheduled_time, tag_run, update_overview_task
 from tasks import alerts, report
+from tasks.resources import from_environment
 
 THREADS = 4  # clients at once: one commits (the lock is global) while the others parse
 PROGRESS_EVERY_SECONDS = 2.0  # the slot's progress artifact moves at most this often
@@ -47,14 +48,15 @@ def import_slot(slot: str, clients: list[str]) -> Any:
     """Import each client of the slot that has files due at the slot's scheduled time."""
     tag_run("import")
     scheduled, started_at = scheduled_time(), datetime.now(UTC)
-    contracts = current_contracts()
+    res = from_environment()
+    contracts = res.contracts
     failed = {client: "unknown client: no contract" for client in clients if client not in contracts}
     cutoffs = {client: contracts[client].last_cutoff(scheduled) for client in clients if client in contracts}
-    due = files_due_task(cutoffs)
+    due = files_due_task(res, cutoffs)
     busy = [client for client in cutoffs if due[client]]
     futures = {
         client: client_import(contracts[client], scheduled).submit(
-            contracts[client], due[client], "daily", cutoffs[client], started_at
+            res, contracts[client], due[client], "daily", cutoffs[client], started_at
         )
         for client in busy
     }
@@ -68,9 +70,9 @@ def import_slot(slot: str, clients: list[str]) -> Any:
         if not future.state.is_completed():
             failed[client] = future.state.message or "failed"
     imported = [client for client in busy if client not in failed]
-    record_written([key for client in imported for key in futures[client].result().written])
+    record_written(res, [key for client in imported for key in futures[client].result().written])
     states = {client: future.state for client, future in futures.items()}
-    update_overview_task.submit(failed_imports(states, "daily", cutoffs, started_at)).wait()
+    update_overview_task.submit(res, failed_imports(states, "daily", cutoffs, started_at)).wait()
     idle = [client for client in cutoffs if not due[client]]
     report.publish_slot_summary(slot, report.slot_markdown(slot, f"{scheduled:%Y-%m-%d}", imported, idle, failed))
     summary = {"slot": slot, "clients": len(clients), "imported": len(imported), "idle": len(idle), "failed": failed}

@@ -15,9 +15,9 @@ from prefect.states import Failed
 
 from flows.retrying import retry_if_transient
 from flows.shared import tag_run
-from schemas.contract import Contract, load_contracts
+from schemas.contract import Contract
 from tasks import report, retention, sftp
-from tasks.settings import load_settings
+from tasks.resources import Resources, from_environment
 
 
 @task(
@@ -27,11 +27,10 @@ from tasks.settings import load_settings
     retry_delay_seconds=[5, 30],
     retry_condition_fn=retry_if_transient,
 )
-def purge_client_task(contract: Contract, now: datetime, dry_run: bool) -> dict[str, Any]:
+def purge_client_task(res: Resources, contract: Contract, now: datetime, dry_run: bool) -> dict[str, Any]:
     """Purge one client's old files (or only list them with dry_run); returns the counts."""
-    settings = load_settings()
-    with sftp.connect(settings.sftp) as connection:
-        result = retention.purge_client(connection, settings, contract, now, dry_run=dry_run)
+    with sftp.connect(res.settings.sftp) as connection:
+        result = retention.purge_client(connection, res.settings, contract, now, dry_run=dry_run)
     summary = result.summary()
     get_run_logger().info("%s%s: %s", contract.id, " (dry run)" if dry_run else "", summary)
     return summary
@@ -47,10 +46,10 @@ def _run_name() -> str:
 def retention_flow(dry_run: bool = False, now: datetime | None = None) -> Any:
     """Purge every client; returns {"clients": {id: counts}, "failed": {id: error}}."""
     tag_run("retention")
-    settings = load_settings()
+    res = from_environment()
+    settings, contracts = res.settings, res.contracts
     moment = now or datetime.now(UTC)
-    contracts = load_contracts(settings.clients_dir)
-    futures = {cid: purge_client_task.submit(c, moment, dry_run) for cid, c in sorted(contracts.items())}
+    futures = {cid: purge_client_task.submit(res, c, moment, dry_run) for cid, c in sorted(contracts.items())}
     clients: dict[str, Any] = {}
     failed: dict[str, str] = {}
     for cid, future in futures.items():

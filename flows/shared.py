@@ -19,15 +19,14 @@ from prefect.runtime import flow_run
 from prefect.states import State
 
 from flows.retrying import retry_if_transient
-from schemas.contract import Contract, cached_contracts
+from schemas.contract import Contract
 from tasks import overview, store
-from tasks.settings import load_settings
+from tasks.resources import Resources, from_environment
 
 
 def current_contracts() -> dict[str, Contract]:
-    """The contracts of the clients folder, parsed again only when one of its files changed."""
-    settings = load_settings()
-    return cached_contracts(settings.clients_dir, settings.home)
+    """The contracts of the clients folder (for a run's name, decided before the run builds its resources)."""
+    return from_environment().contracts
 
 
 def scheduled_time(scheduled_for: datetime | None = None) -> datetime:
@@ -68,11 +67,10 @@ def failed_imports(
 @task(
     name="update-overview", cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_if_transient
 )
-def update_overview_task(failed_runs: list[store.Run] | None = None) -> None:
+def update_overview_task(res: Resources, failed_runs: list[store.Run] | None = None) -> None:
     """Record the imports that failed, then publish the ops overview of every client (two API calls)."""
     from prefect.settings import PREFECT_UI_URL
 
-    settings = load_settings()
     ui = (PREFECT_UI_URL.value() or "").rstrip("/")
-    rows, markdown = overview.build_overview(settings, current_contracts(), datetime.now(UTC), ui, failed_runs or [])
+    rows, markdown = overview.build_overview(res.settings, res.contracts, datetime.now(UTC), ui, failed_runs or [])
     overview.publish_overview(rows, markdown)
