@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from tasks import store
+from tasks.store.schema import BASELINE, MIGRATIONS
 
 OLD_STORE = Path(__file__).parent / "data" / "store-ad7ce00.sql"
+# sha256 of the DDL of the version at ad7ce00 (`SCHEMA` in its tasks/store.py): migration 1 is that
+# layout and must never change, or stores written by that version would not be upgraded right
+AD7CE00_LAYOUT = "49d9d8c1d8da54786df6a0252cdf1bfad6d51a0c6bb9b48e3bdea8cb6b99cf57"
 TABLES = ("files", "waiting", "ignored", "row_errors", "runs", "deletions", '"contacts_northwind"')
 
 
@@ -21,6 +26,7 @@ def _rows(con: Any, columns: dict[str, list[str]]) -> dict[str, list[tuple[objec
 def _old_store(path: Path) -> tuple[dict[str, list[str]], dict[str, list[tuple[object, ...]]]]:
     """A store file with the layout and rows of the version at ad7ce00; its columns and rows per table."""
     con = duckdb.connect(str(path))
+    con.execute(BASELINE)
     con.execute(OLD_STORE.read_text())
     columns = {t: [d[0] for d in con.execute(f"SELECT * FROM {t} LIMIT 0").description] for t in TABLES}
     rows = _rows(con, columns)
@@ -53,3 +59,8 @@ def test_a_new_store_gets_every_migration(tmp_path: Path) -> None:
             ).fetchall()
         }
     assert "code" in columns
+
+
+def test_migration_1_is_the_layout_stores_were_written_with() -> None:
+    assert hashlib.sha256(BASELINE.encode()).hexdigest() == AD7CE00_LAYOUT
+    assert MIGRATIONS[0] == BASELINE
