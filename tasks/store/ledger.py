@@ -162,7 +162,7 @@ def client_files(con: Any, clients: list[str]) -> dict[str, list[dict[str, Any]]
     for rows in ledger.values():
         for row in rows:
             if row["purged_at"] is not None:
-                row["outcome"], row["status"] = row["status"], "purged"
+                row["outcome"], row["status"] = row["status"], FileStatus.PURGED
     return {client: _newest_first(ledger[client] + waiting[client] + ignored[client]) for client in clients}
 
 
