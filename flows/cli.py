@@ -155,7 +155,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from tasks import export, store
 
     contract = _contracts(settings, args.client)[args.client]
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         rows = store.read_contacts(con, contract)
     write = export.write_contacts_csv if args.format == "csv" else export.write_contacts_json
     if args.output is None:
@@ -173,7 +173,7 @@ def cmd_deletions(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.client is not None:
         _contracts(settings, args.client)
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         log = store.deletion_log(con, args.client)
     for row in log:
         sha = f" sha256 {row['sha256'][:12]}…" if row["sha256"] else ""
@@ -187,7 +187,7 @@ def cmd_errors(args: argparse.Namespace, settings: Settings) -> int:
     from tasks.errors import where
 
     _contracts(settings, args.client)
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         if store.file_status(con, args.client, args.file) is None:
             raise SystemExit(f"{args.client} has no file named {args.file!r}")
         errors = store.file_errors(con, args.client, args.file)

@@ -27,7 +27,7 @@ def write_results_task(res: Resources, contract: Contract, documents: list[resul
 @task(name="record-results", cache_policy=NONE, retries=2, retry_delay_seconds=5, retry_condition_fn=retry_if_transient)
 def record_results_task(res: Resources, written: list[store.ResultKey]) -> None:
     """Mark the documents written, all clients in one transaction (a later change stays due)."""
-    with store.open_store(res.settings.db_path) as con, store.transaction(con):
+    with res.settings.store.write() as con, store.transaction(con):
         store.record_results_written(con, written, datetime.now(UTC))
 
 

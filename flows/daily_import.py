@@ -55,7 +55,7 @@ def files_due_task(res: Resources, cutoffs: Mapping[str, datetime | None]) -> di
 
     No store lock: DuckDB refuses a read-only open while another process writes, and
     `open_store` retries until the writer lets go."""
-    with store.open_store(res.settings.db_path, read_only=True, wait_seconds=READ_WAIT_SECONDS) as con:
+    with res.settings.store.read(READ_WAIT_SECONDS) as con:
         return {client: store.staged_files(con, client, cutoff) for client, cutoff in cutoffs.items()}
 
 

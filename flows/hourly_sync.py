@@ -57,7 +57,7 @@ class PassState:
 def read_ledger_task(res: Resources, clients: list[str]) -> PassState:
     """Every client's names, waiting files, samples and due results, in one read-only session (retried
     while a writer holds the file)."""
-    with store.open_store(res.settings.db_path, read_only=True) as con:
+    with res.settings.store.read() as con:
         return PassState(
             store.sync_ledgers(con, clients),
             store.samples_digests(con, clients),
@@ -103,10 +103,10 @@ def write_ledger_task(
     if not to_write:  # a quiet hour: the store is not opened for writing at all
         if not results_due:
             return {}, {}, {}
-        with store.open_store(settings.db_path, read_only=True) as con:
+        with settings.store.read() as con:
             due = {client: contracts[client] for client in results_due}
             return {}, {}, pending_documents(con, due, settings.retention_days)
-    with store.open_store(settings.db_path) as con:
+    with settings.store.write() as con:
         failed = sync.write_all(con, to_write)
         uploads = [r for r in to_write if any(not isinstance(c, sync.SamplesWritten) for c in r.changes)]
         changed = {r.client: contracts[r.client] for r in uploads if r.client not in failed}  # samples: no report

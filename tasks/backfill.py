@@ -48,7 +48,7 @@ def check_and_sync(settings: Settings, contract: Contract, files: list[str]) -> 
     names = list(dict.fromkeys(files))
     if not names:
         raise BackfillRefused("no file named: pass at least one --file")
-    with store.open_store(settings.db_path, read_only=True) as con:  # a reader needs no writer lock
+    with settings.store.read() as con:  # a reader needs no writer lock
         entries = store.ledger_entries(con, client, names)
     problems = [p for name in names if name in entries for p in [refusal(name, entries[name])] if p]
     missing = {name for name in names if name not in entries}
@@ -67,6 +67,6 @@ def check_and_sync(settings: Settings, contract: Contract, files: list[str]) -> 
                 problems.append(f"{name} was {outcome.outcome}: {outcome.reason}")
     if problems:
         raise BackfillRefused("; ".join(problems))
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         entries = store.ledger_entries(con, client, names)
     return sorted(names, key=lambda n: (entries[n]["received_at"], n))

@@ -235,7 +235,7 @@ def import_client(
     of the client's upload report and due result documents. One open per client, not per file."""
     prepared = prepare_files(settings, contract, names)
     run = store.Run(run_id, contract.id, kind, cutoff, started_at)
-    with store.open_store(settings.db_path) as con:
+    with settings.store.write() as con:
         with store.transaction(con):
             for crashed in store.close_crashed_runs(con, contract.id, datetime.now(UTC)):
                 log.warning("%s: run %s died running; closed from the ledger", contract.id, crashed)

@@ -183,7 +183,8 @@ def build_overview(
     """The overview's (table rows, markdown), after recording `failed_runs` (`store.record_failed_runs`).
 
     Read-only, unless there are failed runs to record: then one short hold of the writer lock."""
-    with store.open_store(settings.db_path, read_only=not failed_runs, wait_seconds=READ_WAIT_SECONDS) as con:
+    opened = settings.store.write if failed_runs else settings.store.read
+    with opened(READ_WAIT_SECONDS) as con:
         if failed_runs:
             with store.transaction(con):
                 store.record_failed_runs(con, failed_runs, now)

@@ -127,7 +127,7 @@ def summary_markdown(contract: Contract, client: dict[str, Any]) -> str:
 
 def build_reports(settings: Settings, contracts: dict[str, Contract], now: datetime) -> Reports:
     """Per client id: (table rows, summary markdown), in one short read-only session (no writer lock needed)."""
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         return read_reports(con, contracts, now)
 
 

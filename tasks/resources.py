@@ -1,5 +1,5 @@
 """What a run works with, built in one place (the composition root): the settings and the clients'
-contracts, and through them the store (`settings.db_path`) and the SFTP connector (`settings.sftp`).
+contracts, and through them the store (`settings.store`) and the SFTP connector (`settings.sftp`).
 
 A flow builds it once per run (`from_environment`) and hands it to its tasks; the plain functions
 take its parts, so tests hand in objects, not environment variables.

@@ -86,7 +86,7 @@ def _staged_exists(path: str) -> bool:
 def plan_client(sftp: Sftp, settings: Settings, contract: Contract, now: datetime) -> ClientPurge:
     """What retention would delete for one client now; reads the store and the SFTP listing, changes nothing."""
     before = now - timedelta(days=settings.retention_days)
-    with store.open_store(settings.db_path, read_only=True) as con:  # a reader needs no writer lock
+    with settings.store.read() as con:  # a reader needs no writer lock
         old = store.files_to_purge(con, contract.id, before)
         ledger = store.sync_ledgers(con, [contract.id])[contract.id].known
     plan = ClientPurge(contract.id, before, purged=[row["name"] for row in old])
@@ -168,7 +168,7 @@ def purge_client(
     plan = plan_client(sftp, settings, contract, now)
     if dry_run:
         return plan
-    with store.open_store(settings.db_path) as con, store.transaction(con):
+    with settings.store.write() as con, store.transaction(con):
         pending = [Deletion(**row) for row in store.pending_deletions(con, contract.id)]
         due = {d.key for d in plan.deletions}
         store.plan_deletions(
@@ -181,7 +181,7 @@ def purge_client(
     plan.missing = len(plan.deletions) - len(done)
     plan.deletions = done + recovered
     if plan.deletions or cancelled or plan.purged:
-        with store.open_store(settings.db_path) as con, store.transaction(con):
+        with settings.store.write() as con, store.transaction(con):
             store.record_purge(con, contract.id, [d.key for d in plan.deletions], cancelled, plan.purged, now)
             store.forget_results(con, contract.id, plan.purged)  # their documents went with them: none to write
     for deletion in plan.deletions:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tasks.store import Store
 
 
 def _int(name: str, default: int) -> int:
@@ -58,6 +63,13 @@ class Settings:
     @property
     def db_path(self) -> Path:
         return self.home / "store.duckdb"
+
+    @cached_property
+    def store(self) -> Store:
+        """The store these settings name, built once per Settings (the store's modules load on first use)."""
+        from tasks.store import Store
+
+        return Store(self.db_path)
 
 
 def load_settings() -> Settings:

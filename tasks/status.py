@@ -16,7 +16,7 @@ def status_report(settings: Settings, contracts: dict[str, Contract], now: datet
     """{"clients": [{"id", "next_import_at", "files": [...]}]} read from the store (read-only).
 
     Each file carries its first row errors (`errors`: line, field, message) and `errors_total`."""
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         return read_status(con, contracts, now)
 
 

@@ -198,14 +198,14 @@ def sync_client(
     Raises on transport errors (missing folder, dropped connection) after recording whatever was
     copied whole before the error; the caller decides about retries. The store is opened for
     writing (holding its writer lock) only around the write, and not at all when there is nothing to write."""
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         ledger = store.sync_ledgers(con, [contract.id])[contract.id]
     result = ClientSyncResult(contract.id, now)
     try:
         collect(sftp, settings, contract, ledger, result, only_names)
     finally:
         if result.changes:
-            with store.open_store(settings.db_path) as con:
+            with settings.store.write() as con:
                 write_changes(con, result)
     log.info("sync %s: %s", contract.id, result.summary())
     return result

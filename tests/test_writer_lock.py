@@ -131,3 +131,18 @@ def test_threads_of_a_process_share_one_hold(tmp_path: Path, monkeypatch: pytest
     assert max(overlap) == 1 and len(overlap) == 20  # one holder at a time
     assert 1 <= len(tickets) < 20  # handed on while others waited, not taken per use
     assert lock.holder() is None  # given back when nobody waits
+
+
+def test_the_store_of_a_run_writes_under_the_lock_and_reads_without(home: Path) -> None:
+    from tasks.settings import load_settings
+
+    settings = load_settings()
+    assert settings.store is settings.store  # built once per Settings, handed in with them
+    lock = writer_lock(settings.db_path)
+    with settings.store.write() as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS one")
+        assert lock.holder() is not None and lock.holder().pid == os.getpid()  # type: ignore[union-attr]
+    assert lock.holder() is None
+    with settings.store.read() as con:
+        assert con.execute("SELECT one FROM t").fetchall() == [(1,)]
+        assert lock.holder() is None

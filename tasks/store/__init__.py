@@ -16,7 +16,7 @@ writer lock (`tasks.writer_lock`, a kernel file lock freed when its holder dies)
 (`status`) retry briefly while a writer holds the file (`connection.py`).
 """
 
-from tasks.store.connection import open_store
+from tasks.store.connection import Store, open_store
 from tasks.store.contacts import (
     ContactsLayoutError,
     contacts_table,
@@ -74,6 +74,7 @@ __all__ = [
     "KnownFile",
     "ResultKey",
     "Run",
+    "Store",
     "client_errors",
     "client_files",
     "clients_with_pending_results",

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
 from tasks.store.schema import LATEST, migrate, schema_version
 from tasks.writer_lock import writer_lock
-
-if TYPE_CHECKING:
-    pass
 
 LOCK_RETRY_SECONDS = 10.0
 
@@ -81,3 +78,21 @@ def open_store(path: Path, *, read_only: bool = False, wait_seconds: float = LOC
         stack.callback(con.close)
         con.execute("SET TimeZone = 'UTC'")
         yield con
+
+
+class Store:
+    """The platform's store at one location, opened to read or to write (the writer lock and the
+    migrations come with `write`). Built once per run (`Settings.store`) and handed in with the
+    settings; the functions of the table modules take the connection it opens. What another
+    backend provides in its place."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self, wait_seconds: float = LOCK_RETRY_SECONDS) -> AbstractContextManager[Any]:
+        """A read-only connection, retried while another process writes."""
+        return open_store(self.path, read_only=True, wait_seconds=wait_seconds)
+
+    def write(self, wait_seconds: float = LOCK_RETRY_SECONDS) -> AbstractContextManager[Any]:
+        """A read-write connection, holding the store's writer lock while it is open."""
+        return open_store(self.path, wait_seconds=wait_seconds)
