@@ -24,6 +24,9 @@ test: install ## install, then run the whole suite (slow end-to-end tests includ
 test-fast: install ## the suite without the slow end-to-end tests
 	$(PY) -m pytest -m "not slow"
 
+fuzz: install ## a long fuzz of the readers and the contract loader (FUZZ_EXAMPLES=20000; make test runs 150)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-20000} $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz.py
+
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

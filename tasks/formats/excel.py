@@ -55,7 +55,9 @@ def read_sheet(name: str, data: bytes, fmt: str) -> RawTable:
         raise FileRejected(RejectCode.ENCRYPTED, name, ENCRYPTED) from None
     except FileRejected:
         raise
-    except Exception as exc:  # calamine raises several unrelated types for damaged files
+    except BaseException as exc:  # calamine raises several unrelated types for damaged files
+        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
+            raise  # an interrupt or an exit, not the file; a Rust panic of the parser (pyo3) is the file's
         raise FileRejected(
             RejectCode.CORRUPT,
             name,

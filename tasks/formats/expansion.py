@@ -5,6 +5,8 @@ uploads (tasks/formats/unwrap.py, tasks/formats/pgp.py)."""
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -12,6 +14,8 @@ from tasks.errors import FileRejected, RejectCode
 
 MAX_UNCOMPRESSED = 256 * 1024 * 1024  # far above any 5,000-row contact list; a bomb goes far beyond it
 CHUNK = 1024 * 1024
+# what reading a damaged zip (a workbook or an upload) raises, member data included (inflate errors)
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, ValueError, zlib.error)
 
 
 class Readable(Protocol):

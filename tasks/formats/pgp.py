@@ -19,7 +19,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks.errors import FileRejected, RejectCode
+from tasks.errors import ConfigurationError, FileRejected, RejectCode
 from tasks.formats.expansion import ExpansionCap
 
 BAD_PASSPHRASE, NO_PASSPHRASE = 11, 177  # gpg-error codes, in the low 16 bits of an ERROR status
@@ -28,7 +28,7 @@ SOCKET_ROOM = 107 - len("/S.gpg-agent.browser")  # gpg-agent's sockets go in the
 HOW = "encrypt it with the platform's public key (gpg --encrypt --sign --recipient …) and send it again"
 
 
-class PgpSetupError(RuntimeError):
+class PgpSetupError(ConfigurationError):
     """The platform cannot decrypt at all (no key, unreadable key, wrong passphrase): not the client's fault.
 
     The file stays staged and the client's import fails, naming the problem for ops."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from tasks.errors import FileRejected, RejectCode
 from tasks.formats import PGP, ZIP_MAGIC, by_extension, extensions, wrappers
-from tasks.formats.expansion import ExpansionCap
+from tasks.formats.expansion import ZIP_ERRORS, ExpansionCap
 from tasks.formats.pgp import PgpKey, decrypt
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -94,7 +94,7 @@ def unzip(name: str, data: bytes) -> tuple[str, bytes]:
             cap.declared(entry.file_size)
             with archive.open(entry) as stream:
                 return entry.filename, cap.read(stream)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, ValueError, zlib.error) as exc:
+    except ZIP_ERRORS as exc:
         raise FileRejected(
             RejectCode.CORRUPT, name, f"The zip is damaged or incomplete ({exc}); zip it again."
         ) from None

@@ -16,7 +16,7 @@ from schemas.field_types import FIELD_TYPES
 from tasks.errors import FileRejected, RejectCode
 from tasks.formats import RawTable, ReadOptions
 from tasks.formats.excel import read_sheet
-from tasks.formats.expansion import ExpansionCap
+from tasks.formats.expansion import ZIP_ERRORS, ExpansionCap
 
 if TYPE_CHECKING:
     from openpyxl.cell import WriteOnlyCell
@@ -38,7 +38,7 @@ def check_zip(name: str, data: bytes) -> None:
                 with archive.open(member) as stream:
                     for _chunk in cap.chunks(stream):
                         pass
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, ValueError) as exc:
+    except ZIP_ERRORS as exc:
         raise FileRejected(
             RejectCode.CORRUPT, name, f"The workbook is damaged or incomplete ({exc}); save it again and re-send it."
         ) from None
