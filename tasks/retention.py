@@ -96,7 +96,7 @@ def plan_client(sftp: Sftp, settings: Settings, contract: Contract, now: datetim
         log.warning("%s: client folder not found on the SFTP server; only staging is purged", contract.id)
         remote = []
     for file in remote:
-        known = ledger.get(file.name)
+        known = ledger.get(store.name_key(file.name))
         if file.mtime >= before or (known is None and not is_temporary(file.name)):
             continue  # recent, or not received yet (a client can preserve an old mtime): the sync takes it first
         if known is not None and known.received_at >= before:

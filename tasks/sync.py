@@ -244,19 +244,20 @@ def _classify(
     result: ClientSyncResult,
 ) -> list[RemoteFile]:
     """Decide each listed file's fate from the ledger read at the start of the pass; return the files to copy."""
-    known, waiting, now = ledger.known, ledger.waiting, result.now
+    known, waiting, now = dict(ledger.known), ledger.waiting, result.now  # known: by store.name_key
     to_copy: list[RemoteFile] = []
     settled: list[str] = []
     for file in sorted(listed, key=lambda f: f.name):
+        key = store.name_key(file.name)
         if is_temporary(file.name):
             result.files.append(ListedFile(file.name, "skipped", "temporary name (upload in progress)"))
-        elif is_known_upload(known.get(file.name), file):
+        elif is_known_upload(known.get(key), file):
             result.files.append(ListedFile(file.name, "known", "already taken (unchanged since)"))
         elif not is_complete(file, waiting.get(file.name), now, settings.settle_seconds):
             result.changes.append(Waiting(file.name, file.size, file.mtime))
             result.files.append(ListedFile(file.name, "waiting", "still being uploaded (size or time changing)"))
-        elif file.name in known:
-            reason = ignored_reason(file.name, known[file.name].received_at)
+        elif key in known:
+            reason = ignored_reason(file.name, known[key].received_at)
             result.changes.append(Ignored(file.name, file.size, file.mtime, reason))
             settled.append(file.name)
             result.files.append(ListedFile(file.name, "ignored", reason))
@@ -269,6 +270,7 @@ def _classify(
             result.files.append(ListedFile(file.name, "rejected", reason))
         else:
             to_copy.append(file)
+            known[key] = store.KnownFile(file.name, now, None, file.size, file.mtime)  # a second form of it: ignored
     present = {f.name for f in listed}
     considered = waiting.keys() if only_names is None else waiting.keys() & only_names
     gone = settled + sorted(n for n in considered if n not in present)

@@ -476,3 +476,38 @@ def test_cli_sync_then_status_json(
     assert by_client["northwind"] == {"northwind.csv": "staged"}
     assert by_client["contoso"]["contoso.csv"] == "staged"
     assert by_client["contoso"]["growing.csv"] in ("waiting", "staged")
+
+
+NFD, NFC = "cafe\u0301.csv", "caf\u00e9.csv"  # one name to the client: decomposed (a Mac) and composed
+
+
+def test_the_name_rule_compares_names_in_nfc(asyncssh_target: SftpTarget) -> None:
+    folder = asyncssh_target.client_dir("contoso")
+    put(folder, NFD)
+    assert [f.outcome for f in run_sync("contoso").files] == ["staged"]
+    (folder / NFD).unlink()
+    put(folder, NFC, CSV + b"bo@example.com,Bo\n")  # the same name sent again from another system
+    (result,) = run_sync("contoso").files
+    assert (result.name, result.outcome) == (NFC, "ignored") and "new name" in (result.reason or "")
+
+
+def test_two_forms_of_one_name_in_one_pass_are_taken_once(asyncssh_target: SftpTarget) -> None:
+    folder = asyncssh_target.client_dir("contoso")
+    put(folder, NFD)
+    put(folder, NFC, CSV + b"bo@example.com,Bo\n")
+    outcomes = sorted(f.outcome for f in run_sync("contoso").files)
+    assert outcomes == ["ignored", "staged"]
+
+
+ODD_NAMES = ("with space.csv", 'quote\'s "x".csv', "line\nbreak.csv", "-rf.csv", "a..b.csv", "x" * 240 + ".csv")
+
+
+def test_odd_names_are_staged_inside_the_clients_staging_folder(asyncssh_target: SftpTarget) -> None:
+    folder = asyncssh_target.client_dir("contoso")
+    for name in ODD_NAMES:
+        put(folder, name)
+    result = run_sync("contoso")
+    assert sorted(f.name for f in result.files if f.outcome == "staged") == sorted(ODD_NAMES)
+    staging = (Path(load_settings().staging_url) / "contoso").resolve()
+    staged = {p.name for p in staging.iterdir()}
+    assert staged == set(ODD_NAMES) and all((staging / n).resolve().parent == staging for n in ODD_NAMES)

@@ -3,6 +3,7 @@ never deleted), `waiting` (files still being written) and `ignored` (re-uploads 
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -29,8 +30,14 @@ class KnownFile:
 class ClientLedger:
     """What one client's sync needs from the ledger: every name ever taken, and the waiting files."""
 
-    known: dict[str, KnownFile]
+    known: dict[str, KnownFile]  # keyed by the name's NFC form (`name_key`): KnownFile.name is as received
     waiting: dict[str, tuple[int, datetime, datetime]]  # name -> size, mtime, first seen with them
+
+
+def name_key(name: str) -> str:
+    """What the name rule compares: the name in Unicode NFC. A Mac sends `café.csv` decomposed (NFD),
+    another system composed (NFC); to the client they are one name, so the second is a re-upload."""
+    return unicodedata.normalize("NFC", name)
 
 
 def sync_ledgers(con: Any, clients: list[str]) -> dict[str, ClientLedger]:
@@ -41,7 +48,7 @@ def sync_ledgers(con: Any, clients: list[str]) -> dict[str, ClientLedger]:
         [clients],
     ).fetchall()
     for client, *known in rows:
-        ledgers[client].known[known[0]] = KnownFile(*known)
+        ledgers[client].known[name_key(known[0])] = KnownFile(*known)
     rows = con.execute(
         "SELECT client, name, size, mtime, first_seen_at FROM waiting WHERE client IN (SELECT unnest(?))", [clients]
     ).fetchall()
