@@ -49,7 +49,7 @@ def main() -> None:
         if path != prefect_home(settings.home):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     shutil.rmtree(DEMO / "sftp", ignore_errors=True)
-    contracts = load_contracts(Path(os.environ["SFTP_IMPORT_CLIENTS_DIR"]))
+    contracts = load_contracts(settings.clients_dir)
     sftp_root = DEMO / "sftp"
     for contract in contracts.values():
         (sftp_root / contract.directory).mkdir(parents=True)

@@ -14,6 +14,7 @@ from prefect.runtime import flow_run
 from flows.daily_import import import_and_overview
 from flows.retrying import retry_if_transient
 from flows.shared import tag_run
+from schemas.contract import Contract
 from tasks import backfill as backfill_rules
 from tasks import report
 from tasks.resources import Resources, from_environment
@@ -26,9 +27,9 @@ from tasks.resources import Resources, from_environment
     retry_delay_seconds=[5, 20],
     retry_condition_fn=retry_if_transient,
 )
-def check_and_sync_task(res: Resources, client: str, files: list[str]) -> list[str]:
+def check_and_sync_task(res: Resources, contract: Contract, files: list[str]) -> list[str]:
     """`tasks.backfill.check_and_sync`: the names to import, oldest first, or BackfillRefused with every reason."""
-    return backfill_rules.check_and_sync(res.settings, backfill_rules.contract_of(res.contracts, client), files)
+    return backfill_rules.check_and_sync(res.settings, contract, files)
 
 
 def _run_name() -> str:
@@ -42,8 +43,8 @@ def backfill(client: str, files: list[str]) -> dict[str, Any]:
     tag_run("backfill", client)
     started_at = datetime.now(UTC)
     res = from_environment()
-    names = check_and_sync_task(res, client, files)
-    contract = backfill_rules.contract_of(res.contracts, client)
+    contract = backfill_rules.contract_of(res.contracts, client)  # an unknown client: refused before any task
+    names = check_and_sync_task(res, contract, files)
     progress = report.start_progress(client, len(names))
     result = import_and_overview(res, contract, started_at, names, "backfill", None, started_at, progress)
     get_run_logger().info("backfill of %s: %s", client, result.totals)

@@ -25,18 +25,11 @@ from prefect.tasks import Task
 
 from flows.client_results import record_written
 from flows.retrying import retry_if_transient
-from flows.shared import current_contracts, failed_imports, scheduled_time, tag_run, update_overview_task
+from flows.shared import failed_imports, scheduled_time, tag_run, update_overview_task
 from schemas.contract import Contract
 from tasks import alerts, importer, report, results, store
 from tasks.importer import ClientImport, FileImport
 from tasks.resources import Resources, from_environment
-
-READ_WAIT_SECONDS = 60.0  # a read-only open waits this long for another process's writer to let go
-
-
-def import_cutoff(contract: Contract, scheduled_for: datetime | None, now: bool) -> datetime | None:
-    """The cut-off of a run: the client's most recent import time at or before the scheduled time."""
-    return None if now else contract.last_cutoff(scheduled_time(scheduled_for))
 
 
 def run_name() -> str:
@@ -45,7 +38,7 @@ def run_name() -> str:
     client = parameters["client"]
     when = scheduled_time(parameters.get("scheduled_for"))
     with suppress(Exception):  # the name must not fail the run; the flow reports a bad client itself
-        when = when.astimezone(current_contracts()[client].zone)
+        when = when.astimezone(from_environment().contract(client).zone)
     return f"import-{client}-{when.date().isoformat()}"
 
 
@@ -55,7 +48,7 @@ def files_due_task(res: Resources, cutoffs: Mapping[str, datetime | None]) -> di
 
     No store lock: DuckDB refuses a read-only open while another process writes, and
     `open_store` retries until the writer lets go."""
-    with res.settings.store.read(READ_WAIT_SECONDS) as con:
+    with res.settings.store.read(store.WAIT_FOR_WRITER_SECONDS) as con:
         return {client: store.staged_files(con, client, cutoff) for client, cutoff in cutoffs.items()}
 
 
@@ -135,10 +128,10 @@ def daily_import(client: str, scheduled_for: datetime | None = None, now: bool =
     started_at = datetime.now(UTC)
     res = from_environment()
     contract = res.contract(client)
-    cutoff = import_cutoff(contract, scheduled_for, now)
+    scheduled = scheduled_time(scheduled_for)
+    cutoff = None if now else contract.last_cutoff(scheduled)  # the client's last import time by then
     due = files_due_task(res, {client: cutoff})[client]
     progress = report.start_progress(client, len(due))
-    scheduled = scheduled_time(scheduled_for)
     result = import_and_overview(res, contract, scheduled, due, "daily", cutoff, started_at, progress)
     return {
         "client": client,

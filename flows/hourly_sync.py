@@ -22,19 +22,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.states import Failed
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from flows.client_results import record_written, write_results_task
 from flows.retrying import retry_if_transient
-from flows.shared import scheduled_time, tag_run, update_overview_task
+from flows.shared import scheduled_time, tag_run, thread_runner, update_overview_task
 from schemas.contract import Contract
 from tasks import alerts, report, samples_folder, sftp, store, sync
 from tasks.resources import Resources, from_environment
@@ -127,12 +125,7 @@ def _run_name() -> str:
     return f"sync-{client + '-' if client else ''}{scheduled_time().astimezone(UTC):%Y-%m-%d-%H%M}"
 
 
-# cast: TaskRunner is invariant in its future type, so Prefect's own runner does not match its annotation
-@flow(
-    name="hourly-sync",
-    flow_run_name=_run_name,
-    task_runner=cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(SYNC_WORKERS)),
-)
+@flow(name="hourly-sync", flow_run_name=_run_name, task_runner=thread_runner(SYNC_WORKERS))
 def hourly_sync(client: str | None = None) -> Any:
     """Sync every client (or one); returns {"clients": {id: summary}, "failed": {id: error}}."""
     tag_run("sync", client)
@@ -147,7 +140,6 @@ def hourly_sync(client: str | None = None) -> Any:
     results: list[sync.ClientSyncResult] = []
     failed: dict[str, str] = {}
     for cid, future in futures.items():
-        future.wait()
         outcome = future.result(raise_on_failure=False)
         if isinstance(outcome, BaseException):
             failed[cid] = f"{type(outcome).__name__}: {outcome}"

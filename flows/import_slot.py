@@ -18,24 +18,21 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import as_completed
 from prefect.runtime import flow_run
 from prefect.states import Failed
-from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.client_results import record_written
 from flows.daily_import import client_import, files_due_task
-from flows.shared import failed_imports, scheduled_time, tag_run, update_overview_task
+from flows.shared import failed_imports, scheduled_time, tag_run, thread_runner, update_overview_task
 from tasks import alerts, report
 from tasks.resources import from_environment
 
 THREADS = 4  # clients at once: one commits (the lock is global) while the others parse
 PROGRESS_EVERY_SECONDS = 2.0  # the slot's progress artifact moves at most this often
-# cast: TaskRunner is invariant in its future type, so Prefect's own runner does not match its annotation
-_RUNNER = cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_workers=THREADS))
 
 
 def _run_name() -> str:
@@ -43,7 +40,7 @@ def _run_name() -> str:
     return f"import-slot-{flow_run.parameters['slot']}-{scheduled_time():%Y-%m-%d}"
 
 
-@flow(name="import-slot", flow_run_name=_run_name, task_runner=_RUNNER)
+@flow(name="import-slot", flow_run_name=_run_name, task_runner=thread_runner(THREADS))
 def import_slot(slot: str, clients: list[str]) -> Any:
     """Import each client of the slot that has files due at the slot's scheduled time."""
     tag_run("import")

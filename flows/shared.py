@@ -10,23 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from prefect import task
 from prefect.cache_policies import NONE
+from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.states import State
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.retrying import retry_if_transient
-from schemas.contract import Contract
 from tasks import overview, store
-from tasks.resources import Resources, from_environment
+from tasks.resources import Resources
 
 
-def current_contracts() -> dict[str, Contract]:
-    """The contracts of the clients folder (for a run's name, decided before the run builds its resources)."""
-    return from_environment().contracts
+def thread_runner(threads: int) -> TaskRunner[PrefectFuture[Any]]:
+    """A flow's task runner of `threads` threads (cast: TaskRunner is invariant in its future type, so
+    Prefect's own runner does not match its annotation)."""
+    return cast("TaskRunner[PrefectFuture[Any]]", ThreadPoolTaskRunner(max_workers=threads))
 
 
 def scheduled_time(scheduled_for: datetime | None = None) -> datetime:

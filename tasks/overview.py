@@ -31,7 +31,6 @@ TODAY_KEY = "overview-today"
 REJECTED_ROWS_SHARE = 0.05  # a client whose rows rejected today are more than this share of those read
 MAX_TABLE_ROWS = 100  # rows of `uploads-overview`: the page stays fast (< 1 s); the rest is summed up
 MAX_LISTED = 50  # clients needing attention listed in `overview-today`; the table has them all first
-READ_WAIT_SECONDS = 60.0  # at the end of a busy slot, another process may hold the store this long
 ATTENTION_CHARS = 60  # the table's attention cell: the first reason, cut to a line (the figures stay on screen)
 LISTED_CHARS = 160  # a reason in the list of `overview-today`
 # the kinds of attention, most urgent first: the order of the rows, and the counts of `overview-today`
@@ -184,7 +183,7 @@ def build_overview(
 
     Read-only, unless there are failed runs to record: then one short hold of the writer lock."""
     opened = settings.store.write if failed_runs else settings.store.read
-    with opened(READ_WAIT_SECONDS) as con:
+    with opened(store.WAIT_FOR_WRITER_SECONDS) as con:
         if failed_runs:
             with store.transaction(con):
                 store.record_failed_runs(con, failed_runs, now)

@@ -170,10 +170,8 @@ def purge_client(
         return plan
     with settings.store.write() as con, store.transaction(con):
         pending = [Deletion(**row) for row in store.pending_deletions(con, contract.id)]
-        due = {d.key for d in plan.deletions}
-        store.plan_deletions(
-            con, contract.id, [d.as_row() for d in plan.deletions if d.key not in {p.key for p in pending}], now
-        )
+        due, planned = {d.key for d in plan.deletions}, {p.key for p in pending}
+        store.plan_deletions(con, contract.id, [d.as_row() for d in plan.deletions if d.key not in planned], now)
     done = [d for d in plan.deletions if _delete(sftp, contract, d)]
     left = [p for p in pending if p.key not in due]  # planned by a killed run, not due now
     recovered = [p for p in left if not _still_there(sftp, p)]

@@ -142,11 +142,6 @@ def is_temporary(name: str) -> bool:
     return any(fnmatchcase(lowered, pattern) for pattern in TEMPORARY_PATTERNS)
 
 
-def is_accepted(name: str) -> bool:
-    """True when the import reads a file of that name (any case): a format, maybe compressed and/or encrypted."""
-    return formats.accepts(name)
-
-
 def is_complete(file: RemoteFile, waiting: tuple[int, datetime, datetime] | None, now: datetime, settle: int) -> bool:
     """Complete: mtime at least `settle` seconds old, or seen unchanged (size, mtime) for that long.
 
@@ -261,7 +256,7 @@ def _classify(
             result.changes.append(Ignored(file.name, file.size, file.mtime, reason))
             settled.append(file.name)
             result.files.append(ListedFile(file.name, "ignored", reason))
-        elif not is_accepted(file.name):
+        elif not formats.accepts(file.name):
             reason = rejected_extension_reason(file.name)
             result.changes.append(
                 Arrival(file.name, "rejected", file.size, file.mtime, reason=reason, code=RejectCode.EXTENSION)

@@ -76,10 +76,11 @@ class _Ticket:
             temporary = queue / f".{self.number}.{os.getpid()}.{threading.get_ident()}"
             self.file: IO[str] = open(temporary, "w")  # noqa: SIM115 - kept open (and locked) until release
             fcntl.flock(self.file, fcntl.LOCK_EX)
-            self._write(who, "waiting")
+            self.mark(who, "waiting")
             temporary.rename(self.path)  # visible only once locked: a live ticket is never taken for dead
 
-    def _write(self, who: str, state: str) -> None:
+    def mark(self, who: str, state: str) -> None:
+        """What a waiter reads of this ticket: whose it is, since when, waiting or holding."""
         info = {"pid": os.getpid(), "who": who, "since": datetime.now(UTC).isoformat(), "state": state}
         self.file.seek(0)
         self.file.truncate()
@@ -117,15 +118,9 @@ def _alive(ticket: Path) -> Holder | None:
 class WriterLock:
     """The store's writer lock, as a callable context manager (`with lock(): …`): see the module."""
 
-    def __init__(
-        self,
-        queue: Path,
-        handoff_seconds: float = HANDOFF_SECONDS,
-        who: Callable[[], str] = _who,
-    ) -> None:
+    def __init__(self, queue: Path, handoff_seconds: float = HANDOFF_SECONDS) -> None:
         self.queue = queue
         self._handoff_seconds = handoff_seconds
-        self._who = who
         self._turn = threading.Lock()
         self._count = threading.Lock()
         self._waiting = 0
@@ -135,13 +130,13 @@ class WriterLock:
         self._at_release: list[Callable[[], None]] = []
 
     def _acquire(self) -> _Ticket:
-        ticket = _Ticket(self.queue, self._who())
+        ticket = _Ticket(self.queue, _who())
         waited, delay, reported = time.monotonic(), POLL_SECONDS[0], 0.0
         try:
             while True:
                 holders = [holder for path in ticket.ahead() if (holder := _alive(path)) is not None]
                 if not holders:
-                    ticket._write(self._who(), "holding")
+                    ticket.mark(_who(), "holding")
                     return ticket
                 if time.monotonic() - reported >= REPORT_EVERY_SECONDS and time.monotonic() - waited >= 1.0:
                     log.info("waiting for the store: %s (%d ahead)", holders[0].describe(), len(holders))

@@ -121,7 +121,7 @@ def test_a_plugged_in_format_names_fields_by_their_xml_names_in_errors() -> None
 
 @pytest.mark.usefixtures("with_jsonl")
 def test_a_plugged_in_format_is_accepted_by_the_sync_and_offered_by_the_cli(home: Path, tmp_path: Path) -> None:
-    assert sync.is_accepted("contacts.JSONL")
+    assert formats.accepts("contacts.JSONL")
     assert ".xml, .jsonl (upper" in sync.rejected_extension_reason("notes.txt")
     target = tmp_path / "sample.jsonl"
     assert main(["sample", "--client", "contoso", "--format", "jsonl", "-o", str(target)]) == 0

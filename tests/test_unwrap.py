@@ -15,7 +15,7 @@ import pytest
 
 from schemas.contract import Contract
 from schemas.samples import write_sample
-from tasks import sync
+from tasks import formats, sync
 from tasks.errors import FileRejected, RejectCode
 from tasks.formats import RawTable, read_bytes
 from tasks.formats.expansion import MAX_UNCOMPRESSED
@@ -69,7 +69,7 @@ def refused(name: str, data: bytes, contract: Contract = NORTHWIND, pgp: PgpKey 
     ],
 )
 def test_the_sync_accepts_wrapped_names(name: str, accepted: bool) -> None:
-    assert sync.is_accepted(name) is accepted
+    assert formats.accepts(name) is accepted
 
 
 def test_the_refusal_says_what_may_be_wrapped() -> None:

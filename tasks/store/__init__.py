@@ -16,7 +16,7 @@ writer lock (`tasks.writer_lock`, a kernel file lock freed when its holder dies)
 (`status`) retry briefly while a writer holds the file (`connection.py`).
 """
 
-from tasks.store.connection import Store, open_store
+from tasks.store.connection import WAIT_FOR_WRITER_SECONDS, Store, open_store
 from tasks.store.contacts import (
     ContactsLayoutError,
     contacts_table,
@@ -68,6 +68,7 @@ __all__ = [
     "IMPORT_STATS",
     "LATEST",
     "RESULT_COLUMNS",
+    "WAIT_FOR_WRITER_SECONDS",
     "ClientLedger",
     "ContactsLayoutError",
     "FileResult",

@@ -14,6 +14,7 @@ from tasks.store.schema import LATEST, migrate, schema_version
 from tasks.writer_lock import writer_lock
 
 LOCK_RETRY_SECONDS = 10.0
+WAIT_FOR_WRITER_SECONDS = 60.0  # a run's reads wait this long: in a busy slot another process writes for a while
 
 
 def _is_lock_error(exc: duckdb.Error) -> bool:

@@ -7,12 +7,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tasks.store.sql import records
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)

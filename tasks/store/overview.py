@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tasks.store.sql import records
-
-if TYPE_CHECKING:
-    pass
 
 OVERVIEW_FILES = """
 WITH bounds AS (SELECT ?::TIMESTAMPTZ AS since, ?::TIMESTAMPTZ AS until),

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tasks.store.ledger import IMPORT_STATS
 from tasks.store.sql import records
-
-if TYPE_CHECKING:
-    pass
 
 ResultKey = tuple[str, str, int]  # client, name, version of its result document
 RESULT_COLUMNS = (

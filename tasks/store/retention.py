@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tasks.store.sql import records
-
-if TYPE_CHECKING:
-    pass
 
 
 def files_to_purge(con: Any, client: str, before: datetime) -> list[dict[str, Any]]:

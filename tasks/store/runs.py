@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tasks.store.ledger import IMPORT_STATS
 from tasks.store.sql import records
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)

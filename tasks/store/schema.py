@@ -3,12 +3,9 @@ store (`schema_version` keeps the last one applied). Never edit an applied migra
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tasks.store.sql import transaction
-
-if TYPE_CHECKING:
-    pass
 
 BASELINE = """
 CREATE TABLE IF NOT EXISTS files (
