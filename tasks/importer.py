@@ -229,13 +229,14 @@ def import_client(
 ) -> ClientImport:
     """Parse the client's files (no lock), then open the store for writing ONCE for the whole client.
 
-    On that one connection, under the store's writer lock: the run's row (`running`; an earlier run
+    On that one connection, holding the client's write lock (DuckDB: the store's writer lock;
+    PostgreSQL: the client's advisory lock) for the whole run: the run's row (`running`; an earlier run
     of the client still `running` crashed: it is closed from the ledger), each file in its own
     transaction (`commit_files`), the run's totals and state (also when a file failed) and the read
     of the client's upload report and due result documents. One open per client, not per file."""
     prepared = prepare_files(settings, contract, names)
     run = store.Run(run_id, contract.id, kind, cutoff, started_at)
-    with settings.store.write() as con:
+    with settings.store.write(client=contract.id) as con:
         with store.transaction(con):
             for crashed in store.close_crashed_runs(con, contract.id, datetime.now(UTC)):
                 log.warning("%s: run %s died running; closed from the ledger", contract.id, crashed)

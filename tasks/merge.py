@@ -12,14 +12,13 @@ by its key, the values typed) are duplicates removed; the remaining rows folded 
 of the same email are emails merged. A stored contact is updated only when the fold changes a value.
 
 The queries read relations of generic columns: `k` the email key, `o` the order, the fields'
-typed values under the names given, `f` the stored contact's first file. Only `LATEST` is
-particular to DuckDB (in PostgreSQL: `(array_agg(v ORDER BY o DESC) FILTER (WHERE v IS NOT NULL))[1]`)."""
+typed values under the names given, `f` the stored contact's first file. The same SQL runs on both
+stores; only the "latest non-empty value" aggregate is spelled per backend (`store.sql.latest`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-
-LATEST = "arg_max({v}, o)"  # the value of the latest row where it is not empty (arg_max skips NULL values)
 
 
 @dataclass(frozen=True)
@@ -44,21 +43,22 @@ def email_key(email: str) -> str:
 
 def distinct_rows_sql(rows: str, values: list[str]) -> str:
     """SELECT of the number of distinct rows of a file: `rows` (k and `values`, the fields but the email)."""
-    return f"SELECT count(*) FROM (SELECT DISTINCT {', '.join(['k', *values])} FROM {rows})"
+    return f"SELECT count(*) FROM (SELECT DISTINCT {', '.join(['k', *values])} FROM {rows}) AS d"
 
 
-def fold_sql(stored: str, incoming: str, values: list[str]) -> str:
+def fold_sql(stored: str, incoming: str, values: list[str], latest: Callable[[str], str]) -> str:
     """SELECT of one merged contact per email key of a file's rows and the stored contacts of their emails.
 
     `stored` gives the stored contacts (k, the values, f), `incoming` the file's rows (k, o, the
-    values). Columns: k, the merged values, f, `is_new` (no stored contact) and `is_changed` (a
-    stored contact whose values the merge changes)."""
-    merged = ", ".join(f"{LATEST.format(v=v)} AS {v}" for v in values)
+    values); `latest(v)` is the backend's aggregate of v's latest non-empty value by o. Columns: k,
+    the merged values, f, `is_new` (no stored contact) and `is_changed` (a stored contact whose
+    values the merge changes)."""
+    merged = ", ".join(f"{latest(v)} AS {v}" for v in values)
     changed = " OR ".join(f"m.{v} IS DISTINCT FROM s.{v}" for v in values)
     listed = ", ".join(values)
     return f"""
         SELECT m.*, s.f, s.k IS NULL AS is_new, s.k IS NOT NULL AND ({changed}) AS is_changed FROM (
             SELECT k, {merged} FROM (
-                SELECT k, 0 AS o, {listed} FROM ({stored}) UNION ALL SELECT k, o, {listed} FROM ({incoming})
-            ) GROUP BY k
-        ) m LEFT JOIN ({stored}) s USING (k)"""
+                SELECT k, 0 AS o, {listed} FROM ({stored}) AS s0 UNION ALL SELECT k, o, {listed} FROM ({incoming}) AS i
+            ) AS rows GROUP BY k
+        ) AS m LEFT JOIN ({stored}) AS s USING (k)"""

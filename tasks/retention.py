@@ -168,7 +168,7 @@ def purge_client(
     plan = plan_client(sftp, settings, contract, now)
     if dry_run:
         return plan
-    with settings.store.write() as con, store.transaction(con):
+    with settings.store.write(client=contract.id) as con, store.transaction(con):
         pending = [Deletion(**row) for row in store.pending_deletions(con, contract.id)]
         due, planned = {d.key for d in plan.deletions}, {p.key for p in pending}
         store.plan_deletions(con, contract.id, [d.as_row() for d in plan.deletions if d.key not in planned], now)
@@ -179,7 +179,7 @@ def purge_client(
     plan.missing = len(plan.deletions) - len(done)
     plan.deletions = done + recovered
     if plan.deletions or cancelled or plan.purged:
-        with settings.store.write() as con, store.transaction(con):
+        with settings.store.write(client=contract.id) as con, store.transaction(con):
             store.record_purge(con, contract.id, [d.key for d in plan.deletions], cancelled, plan.purged, now)
             store.forget_results(con, contract.id, plan.purged)  # their documents went with them: none to write
     for deletion in plan.deletions:

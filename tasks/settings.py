@@ -59,6 +59,7 @@ class Settings:
     pgp_passphrase: str | None = field(repr=False)  # its passphrase: never printed, logged or stored
     alert_webhook_url: str | None  # where the alert automations post (deployments/setup.py)
     alert_rejected_share: float  # a file with more rejected rows than this share of its rows raises an alert
+    store_url: str = field(repr=False)  # duckdb:///<home>/store.duckdb, or postgresql://… (may hold a password)
 
     @property
     def db_path(self) -> Path:
@@ -66,10 +67,10 @@ class Settings:
 
     @cached_property
     def store(self) -> Store:
-        """The store these settings name, built once per Settings (the store's modules load on first use)."""
-        from tasks.store import Store
+        """The store these settings name, one per process and URL (the store's modules load on first use)."""
+        from tasks.store import store_at
 
-        return Store(self.db_path)
+        return store_at(self.store_url)
 
 
 def load_settings() -> Settings:
@@ -98,4 +99,5 @@ def load_settings() -> Settings:
         pgp_passphrase=env.get("SFTP_IMPORT_PGP_PASSPHRASE") or None,
         alert_webhook_url=env.get("SFTP_IMPORT_ALERT_WEBHOOK_URL") or None,
         alert_rejected_share=_share("SFTP_IMPORT_ALERT_REJECTED_SHARE", 0.1),
+        store_url=env.get("SFTP_IMPORT_STORE_URL") or f"duckdb://{home / 'store.duckdb'}",
     )

@@ -50,7 +50,7 @@ def main(argv: list[str]) -> None:
     contract = CLIENTS[client]
     run_id = f"run-{os.getpid()}"
     started = datetime.now(UTC)
-    with store.open_store(settings.db_path) as con:
+    with settings.store.write() as con:
         names = store.staged_files(con, client, None)
     importer.import_client(settings, contract, names, run_id=run_id, kind="daily", cutoff=None, started_at=started)
 

@@ -34,7 +34,7 @@ def stage_bytes(settings: Settings, client: str, name: str, data: bytes, receive
     path = Path(staged_url(settings, client, name))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    with store.open_store(settings.db_path) as con:
+    with settings.store.write() as con:
         record_arrival(
             con,
             client=client,
@@ -63,20 +63,20 @@ def stage_records(
 
 def contacts(settings: Settings, contract: Contract) -> list[dict[str, Any]]:
     """The client's stored contacts, by xml name."""
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         return store.read_contacts(con, contract)
 
 
 def ledger(settings: Settings, client: str) -> dict[str, dict[str, Any]]:
     """The client's ledger rows by name (statistics included)."""
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         return {row["name"]: row for row in store.client_files(con, [client])[client]}
 
 
 def import_file(settings: Settings, contract: Contract, name: str, run_id: str) -> FileImport:
     """Import one staged file on its own (a test's shortcut for `importer.import_client`'s commit of one file)."""
     (prepared,) = importer.prepare_files(settings, contract, [name])
-    with store.open_store(settings.db_path) as con:
+    with settings.store.write() as con:
         return importer.commit_files(con, contract, [prepared], run_id)[0]
 
 

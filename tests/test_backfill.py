@@ -11,6 +11,8 @@ import pytest
 from tests.importing import ledger
 from tests.sftp_fixtures import SftpTarget
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on DuckDB and on PostgreSQL
+
 CSV = (
     b"Email,First Name,Last Name,Account ID,Purchase Date,Amount,Segment\n"
     b"ada@example.com,Ada,Lo,007,01/02/2026,1.5,SMB\n"

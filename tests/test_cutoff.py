@@ -15,6 +15,8 @@ from tasks.settings import load_settings
 from tests.conftest import EXAMPLE_CLIENTS
 from tests.importing import import_file, ledger, make_contract, stage_bytes
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on DuckDB and on PostgreSQL
+
 CONTRACTS = load_contracts(EXAMPLE_CLIENTS)
 SECOND = timedelta(seconds=1)
 
@@ -34,7 +36,7 @@ CASES = [
 
 
 def _due(contract: Contract, cutoff: datetime | None) -> list[str]:
-    with store.open_store(load_settings().db_path) as con:
+    with load_settings().store.write() as con:
         return store.staged_files(con, contract.id, cutoff)
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from schemas.contract import load_contracts
-from tasks import store
 from tasks.settings import load_settings
+from tasks.store import Store
 from tests.conftest import EXAMPLE_CLIENTS
 from tests.importing import contacts, ledger, stage_records
+
+pytestmark = pytest.mark.usefixtures("backend")  # every test on DuckDB and on PostgreSQL
 
 NORTHWIND = load_contracts(EXAMPLE_CLIENTS)["northwind"]
 # 2026-11-28 06:00 Europe/Amsterdam (CET, UTC+1) is 05:00 UTC
@@ -25,7 +26,7 @@ def record(email: str, first_name: str | None, amount: str | None = None) -> dic
 
 
 @pytest.fixture
-def staged(home: Path) -> None:
+def staged(backend: Store) -> None:
     settings = load_settings()
     stage_records(settings, NORTHWIND, "monday.csv", [record("a@x.com", "Ann", "1.5")], CUTOFF - timedelta(hours=30))
     stage_records(
@@ -68,7 +69,7 @@ def test_files_before_the_cutoff_imported_once() -> None:
 
     again = daily_import(client="northwind", scheduled_for=CUTOFF + timedelta(hours=2))
     assert again["files"] == [] and again["totals"]["files_imported"] == 0
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
 
 

@@ -19,6 +19,8 @@ from tests.conftest import REPO
 from tests.crash_import import CRASHED
 from tests.importing import BASE_TIME, CLIENTS, contacts, stage_bytes, stage_records
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on DuckDB and on PostgreSQL
+
 NORTHWIND = CLIENTS["northwind"]
 STATS = (
     "status",
@@ -65,10 +67,12 @@ def run_import(home: Path, *crash: str) -> int:
 
 
 def snapshot(settings: Settings) -> tuple[Any, ...]:
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         ledger = store.client_files(con, ["northwind"])["northwind"]
         files = {row["name"]: tuple(row[k] for k in STATS) for row in ledger}
-        errors = con.execute("SELECT name, line, field, message FROM row_errors ORDER BY ALL").fetchall()
+        errors = con.execute(
+            "SELECT name, line, field, message FROM row_errors ORDER BY name, line, field, message"
+        ).fetchall()
     return contacts(settings, NORTHWIND), files, errors
 
 
@@ -99,7 +103,7 @@ def test_killed_then_rerun_gives_the_uninterrupted_result(
     assert len(closed) == (file if point == "after" else file - 1)
     assert run_import(home) == 0
     assert snapshot(settings) == uninterrupted
-    with store.open_store(settings.db_path, read_only=True) as con:  # the killed run's record, rebuilt
+    with settings.store.read() as con:  # the killed run's record, rebuilt
         runs = con.execute("SELECT state, files_imported + files_rejected FROM runs ORDER BY started_at").fetchall()
     assert runs == [("crashed", len(closed)), ("completed", 4 - len(closed))]
     contacts_now, files, _ = uninterrupted

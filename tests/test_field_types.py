@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -20,6 +19,7 @@ from schemas.contract import ContractField
 from schemas.field_types import FIELD_TYPES, OPTIONS, to_json, to_text
 from schemas.samples import SAMPLE_ROWS, example_value
 from tasks import store
+from tasks.store import Store
 from tests.importing import make_contract
 
 OPTION_VALUES: dict[str, Any] = {"values": ("Gold", "Silver"), "format": "%d/%m/%Y"}
@@ -56,19 +56,15 @@ def test_decimals_are_written_exactly_without_trailing_zeros(value: Decimal, tex
     assert to_text(field, value) == to_json(field, value) == text
 
 
-def test_every_type_is_stored_in_its_own_column_type_and_read_back_exactly(tmp_path: Path) -> None:
+def test_every_type_is_stored_in_its_own_column_type_and_read_back_exactly(backend: Store) -> None:
     kinds = sorted(FIELD_TYPES)
     contract = make_contract("every", [field_of(k, required=k == "email").model_dump() for k in kinds])
     rows = [{f.id: example_value(f, i) for f in contract.fields} for i in range(SAMPLE_ROWS)]
-    with store.open_store(tmp_path / "store.duckdb") as con, store.transaction(con):
+    with backend.write() as con, store.transaction(con):
         store.upsert_contacts(
             con, contract, pd.DataFrame(rows).assign(_line=range(2, 2 + SAMPLE_ROWS)), "f.csv", datetime.now(UTC)
         )
-        types = dict(
-            con.execute(
-                "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'contacts_every'"
-            ).fetchall()
-        )
+        types = dict(store.contact_columns(con, "every").values())
         assert store.read_contacts(con, contract) == rows
     assert {k: types[k] for k in kinds} == {k: FIELD_TYPES[k].sql for k in kinds}
 

@@ -12,6 +12,8 @@ from tasks import importer, store
 from tasks.settings import load_settings
 from tests.importing import contacts, import_file, ledger, make_contract, stage_bytes, stage_records
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on DuckDB and on PostgreSQL
+
 ALL_TYPES = [
     {"name": "Email", "xml": "email", "type": "email", "required": True},
     {"name": "Name", "xml": "name", "type": "string"},
@@ -39,12 +41,8 @@ def test_each_type_has_its_own_column_type_and_round_trips(home: Path) -> None:
     settings = load_settings()
     stage_records(settings, ACME, "a.csv", [FULL])
     assert import_file(settings, ACME, "a.csv", "r").status == "imported"
-    with store.open_store(settings.db_path, read_only=True) as con:
-        types = dict(
-            con.execute(
-                "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'contacts_acme'"
-            ).fetchall()
-        )
+    with settings.store.read() as con:
+        types = dict(store.contact_columns(con, "acme").values())
     assert types == {
         "email_key": "VARCHAR",
         "email": "VARCHAR",
@@ -57,7 +55,7 @@ def test_each_type_has_its_own_column_type_and_round_trips(home: Path) -> None:
         "tier": "VARCHAR",
         "first_file": "VARCHAR",
         "last_file": "VARCHAR",
-        "updated_at": "TIMESTAMP WITH TIME ZONE",
+        "updated_at": "TIMESTAMPTZ",
     }
     assert contacts(settings, ACME) == [FULL]
 
@@ -129,7 +127,7 @@ def test_statistics_row_errors_and_a_rejected_file(home: Path) -> None:
     files = ledger(settings, "acme")
     assert files["mixed.csv"]["status"] == "imported" and files["mixed.csv"]["rows_rejected"] == 3
     assert files["bad.csv"]["status"] == "rejected" and files["bad.csv"]["reason"] == rejected.reason
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         errors = store.file_errors(con, "acme", "mixed.csv")
         assert [e["line"] for e in errors] == [3, 6, 7]
         assert store.client_errors(con, ["acme"], 2)["acme"]["mixed.csv"] == (errors[:2], 3)

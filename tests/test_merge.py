@@ -12,6 +12,7 @@ import pytest
 from tasks import store
 from tasks.merge import MergeCounts, email_key
 from tasks.settings import load_settings
+from tasks.store import Store
 from tests.importing import BASE_TIME, contacts, import_file, ledger, make_contract, stage_records
 
 CONTRACT = make_contract(
@@ -102,15 +103,15 @@ CASES: list[tuple[str, list[Row], dict[str, tuple[str | None, ...]], int, int]] 
 ]
 
 
-def merge_into_store(db: Path, rows: pd.DataFrame, name: str) -> MergeCounts:
-    """One file's typed rows merged into the store at `db`, in its own transaction."""
-    with store.open_store(db) as con, store.transaction(con):
+def merge_into_store(db: Store, rows: pd.DataFrame, name: str) -> MergeCounts:
+    """One file's typed rows merged into the store `db`, in its own transaction."""
+    with db.write() as con, store.transaction(con):
         return store.upsert_contacts(con, CONTRACT, rows, name, BASE_TIME)
 
 
-def stored(db: Path) -> dict[str, tuple[str | None, ...]]:
+def stored(db: Store) -> dict[str, tuple[str | None, ...]]:
     """The stored contacts by email key: (email, name, city, amount as written)."""
-    with store.open_store(db, read_only=True) as con:
+    with db.read() as con:
         return {
             email_key(c["email"]): (c["email"], c["name"], c["city"], c["amount"] and str(c["amount"].normalize()))
             for c in store.read_contacts(con, CONTRACT)
@@ -121,16 +122,16 @@ def stored(db: Path) -> dict[str, tuple[str | None, ...]]:
     ("rows", "expected", "duplicates", "merged"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
 def test_merge_within_a_file(
-    tmp_path: Path, rows: list[Row], expected: dict[str, tuple[str | None, ...]], duplicates: int, merged: int
+    backend: Store, rows: list[Row], expected: dict[str, tuple[str | None, ...]], duplicates: int, merged: int
 ) -> None:
-    counts = merge_into_store(tmp_path / "store.duckdb", frame(rows), "f.csv")
-    assert stored(tmp_path / "store.duckdb") == expected
+    counts = merge_into_store(backend, frame(rows), "f.csv")
+    assert stored(backend) == expected
     assert counts == MergeCounts(duplicates, merged, new_contacts=len(expected), updated_contacts=0)
 
 
-def test_a_file_merged_again_changes_nothing(tmp_path: Path) -> None:
+def test_a_file_merged_again_changes_nothing(backend: Store) -> None:
     """The rows of a file merged into what they produced: every contact stored already, none updated."""
-    db = tmp_path / "store.duckdb"
+    db = backend
     rows = frame([("a@x.com", "Ann", None, "1.50"), ("b@x.com", "Bob", "Oslo", None), ("A@x.com", None, "Rome", None)])
     merge_into_store(db, rows, "first.csv")
     before = stored(db)
@@ -138,10 +139,10 @@ def test_a_file_merged_again_changes_nothing(tmp_path: Path) -> None:
     assert stored(db) == before
 
 
-def test_a_contract_of_emails_only_and_a_file_of_no_valid_rows(tmp_path: Path) -> None:
+def test_a_contract_of_emails_only_and_a_file_of_no_valid_rows(backend: Store) -> None:
     emails = make_contract("emails", [CONTRACT.fields[0].model_dump()])
     rows = pd.DataFrame({"email": ["a@x.com", "A@x.com ", "a@x.com", "b@x.com"], "_line": [2, 3, 4, 5]})
-    with store.open_store(tmp_path / "store.duckdb") as con, store.transaction(con):
+    with backend.write() as con, store.transaction(con):
         assert store.upsert_contacts(con, emails, rows, "f.csv", BASE_TIME) == MergeCounts(2, 0, 2, 0)
         assert store.upsert_contacts(con, emails, rows.iloc[:0], "none.csv", BASE_TIME) == MergeCounts(0, 0, 0, 0)
         assert store.read_contacts(con, emails) == [{"email": "a@x.com"}, {"email": "b@x.com"}]

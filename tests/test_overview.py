@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from tasks import store
 from tasks.overview import ClientLine, overview_markdown, overview_rows, read_overview
 from tasks.report import one_line, upload_rows
+from tasks.store import Store
 from tests.importing import CLIENTS, make_contract, record_arrival, stage_bytes
 from tests.test_import_slot import _flow_run
 
@@ -70,11 +71,10 @@ def _fill(con: Any) -> None:
 
 
 @pytest.fixture
-def lines(tmp_path: Path) -> list[ClientLine]:
-    path = tmp_path / "store.duckdb"
-    with store.open_store(path) as con:
+def lines(backend: Store) -> list[ClientLine]:
+    with backend.write() as con:
         _fill(con)
-    with store.open_store(path, read_only=True) as con:
+    with backend.read() as con:
         return read_overview(con, CONTRACTS, NOW)
 
 
@@ -107,9 +107,8 @@ def test_today_counts_the_utc_day_of_now_only(lines: list[ClientLine]) -> None:
     assert figures["quiet"]["last_received_at"] is None and figures["quiet"]["last_import_at"] is None
 
 
-def test_a_later_completed_run_clears_a_failed_one_and_a_flow_never_overwrites_a_run_row(tmp_path: Path) -> None:
-    path = tmp_path / "store.duckdb"
-    with store.open_store(path) as con:
+def test_a_later_completed_run_clears_a_failed_one_and_a_flow_never_overwrites_a_run_row(backend: Store) -> None:
+    with backend.write() as con:
         _run(con, "acme", "done", NOW - timedelta(hours=2), "completed")
         lost = [
             store.Run(run_id, "acme", "daily", None, NOW - timedelta(hours=1)) for run_id in ("done", "never-started")

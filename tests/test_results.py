@@ -22,6 +22,8 @@ from tests.client_folder import SCHEMA, VALIDATOR, documents, put, read_folder
 from tests.conftest import EXAMPLE_CLIENTS
 from tests.sftp_fixtures import SftpTarget
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on DuckDB and on PostgreSQL
+
 CONTRACTS = load_contracts(EXAMPLE_CLIENTS)
 NORTHWIND = CONTRACTS["northwind"]
 HEADER = "Email,First Name,Last Name,Account ID,Purchase Date,Amount,Segment\n"
@@ -62,16 +64,16 @@ def _utc(moment: dict[str, str]) -> datetime:
 def publish_due() -> list[store.ResultKey]:
     """What the flows do after their store work: write the due documents, record them written."""
     settings = load_settings()
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         due = results.pending_documents(con, CONTRACTS, settings.retention_days)
     written = [key for cid, docs in due.items() for key in results.publish(settings, CONTRACTS[cid], docs)]
-    with store.open_store(settings.db_path) as con:
+    with settings.store.write() as con:
         store.record_results_written(con, written, datetime.now(UTC))
     return written
 
 
 def pending(client: str) -> list[str]:
-    with store.open_store(load_settings().db_path, read_only=True) as con:
+    with load_settings().store.read() as con:
         return [row["name"] for row in store.pending_results(con, [client])]
 
 
@@ -316,7 +318,7 @@ def test_retention_deletes_a_result_with_its_upload_and_logs_it(asyncssh_target:
         purged = retention.purge_client(connection, settings, NORTHWIND, now)
     assert purged.summary()["results"] == 2
     assert set(read_folder("northwind", "results")) == {"recent.csv.json"}
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         logged = {(row["name"], row["location"]) for row in store.deletion_log(con, "northwind")}
     assert {("old.csv", "results"), (".old.csv.json.0123.tmp", "results")} <= logged
 

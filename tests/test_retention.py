@@ -19,6 +19,8 @@ from tasks.settings import load_settings
 from tests.conftest import EXAMPLE_CLIENTS
 from tests.sftp_fixtures import SftpTarget
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on DuckDB and on PostgreSQL
+
 NORTHWIND = load_contracts(EXAMPLE_CLIENTS)["northwind"]
 CSV = b"Email,First Name\nada@example.com,Ada\n"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -66,7 +68,7 @@ def test_dry_run_lists_and_deletes_nothing(files: Path) -> None:
     ]
     assert plan.purged == ["old.csv"]
     assert (files / "old.csv").exists() and (files / "upload.tmp").exists()
-    with store.open_store(load_settings().db_path, read_only=True) as con:
+    with load_settings().store.read() as con:
         assert store.deletion_log(con) == []
 
 
@@ -77,7 +79,7 @@ def test_purge_deletes_logs_and_keeps_the_name(files: Path, capsys: pytest.Captu
     assert sorted(p.name for p in files.iterdir()) == ["preserved-mtime.csv", "recent.csv"]
     assert sorted(p.name for p in (Path(settings.staging_url) / "northwind").iterdir()) == ["recent.csv"]
 
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         log = {(row["name"], row["location"]): row for row in store.deletion_log(con, "northwind")}
         ledger = {row["name"]: row for row in store.client_files(con, ["northwind"])["northwind"]}
     assert set(log) == {("old.csv", "sftp"), ("old.csv", "staging"), ("upload.tmp", "sftp")}
@@ -142,13 +144,13 @@ def test_a_purge_killed_between_deletions_loses_none_from_the_log(files: Path) -
     gone = {"old.csv", "upload.tmp"} - {p.name for p in files.iterdir()}
     staged_gone = not (Path(settings.staging_url) / "northwind" / "old.csv").exists()
     assert len(gone) + staged_gone == 1  # killed right after the first of three deletions
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         assert store.deletion_log(con) == []  # nothing confirmed yet
         assert len(store.pending_deletions(con, "northwind")) == 3  # but all three were planned first
 
     result = purge()  # the rerun deletes what is left and confirms what the killed run deleted
     assert result.summary()["sftp"] == 2 and result.summary()["staging"] == 1
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         log = {(row["name"], row["location"]) for row in store.deletion_log(con, "northwind")}
         assert store.pending_deletions(con, "northwind") == []
         ledger = {row["name"]: row for row in store.client_files(con, ["northwind"])["northwind"]}

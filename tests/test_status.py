@@ -9,13 +9,18 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from flows.cli import main
 from tasks import store
 from tasks.settings import load_settings
 from tests.importing import record_arrival
 from tests.writers import hold_store
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on DuckDB and on PostgreSQL
 
+
+@pytest.mark.parametrize("backend", ["duckdb"], indirect=True)  # PostgreSQL readers never wait for a writer
 def test_status_waits_for_a_writer_instead_of_failing(home: Path, capsys: object) -> None:
     db = load_settings().db_path
     with store.open_store(db):
@@ -32,7 +37,7 @@ def test_status_waits_for_a_writer_instead_of_failing(home: Path, capsys: object
 
 def test_status_json_lists_every_kind_of_file(home: Path, capsys: object) -> None:
     now = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-    with store.open_store(load_settings().db_path) as con:
+    with load_settings().store.write() as con:
         record_arrival(
             con, client="northwind", name="a.csv", status="staged", size=10, mtime=now, received_at=now, sha256="f0"
         )

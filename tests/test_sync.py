@@ -25,6 +25,8 @@ from tests.conftest import EXAMPLE_CLIENTS
 from tests.importing import record_arrival
 from tests.sftp_fixtures import SftpTarget, point_env_at
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test on DuckDB and on PostgreSQL
+
 CONTRACTS: dict[str, Contract] = load_contracts(EXAMPLE_CLIENTS)
 CSV = b"Email,First Name\nada@example.com,Ada\n"
 
@@ -46,13 +48,13 @@ def run_sync(client: str, now: datetime | None = None, only_names: set[str] | No
 
 def files(client: str) -> dict[str, dict[str, Any]]:
     """The client's rows as `status` sees them, by name (the latest row per name)."""
-    with store.open_store(load_settings().db_path, read_only=True) as con:
+    with load_settings().store.read() as con:
         rows = store.client_files(con, [client])[client]
     return {row["name"]: row for row in reversed(rows)}
 
 
 def count(sql: str, params: list[Any]) -> int:
-    with store.open_store(load_settings().db_path, read_only=True) as con:
+    with load_settings().store.read() as con:
         value: int = con.execute(sql, params).fetchone()[0]
         return value
 
@@ -184,7 +186,7 @@ def test_reupload_under_a_used_name_is_ignored_and_recorded_once(asyncssh_target
         result = run_sync("contoso", now=first + timedelta(hours=hour))
         assert [f.outcome for f in result.files] == ["ignored"]
     assert count("SELECT count(*) FROM ignored WHERE client = ?", ["contoso"]) == 1
-    with store.open_store(load_settings().db_path, read_only=True) as con:
+    with load_settings().store.read() as con:
         rows = store.client_files(con, ["contoso"])["contoso"]
     assert sorted(r["status"] for r in rows) == ["ignored", "staged"]
     ignored = next(r for r in rows if r["status"] == "ignored")
@@ -249,7 +251,7 @@ def test_staged_file_without_ledger_row_is_overwritten(asyncssh_target: SftpTarg
 def collect(clients: list[str]) -> list[sync.ClientSyncResult]:
     """A pass's first two steps for these clients (ledger read, then list, classify, copy), nothing written."""
     settings = load_settings()
-    with store.open_store(settings.db_path, read_only=True) as con:
+    with settings.store.read() as con:
         ledgers = store.sync_ledgers(con, clients)
     results = [sync.ClientSyncResult(c, datetime.now(UTC)) for c in clients]
     with sftp.connect(settings.sftp) as connection:
@@ -277,7 +279,7 @@ def test_a_client_whose_write_fails_does_not_block_the_others(asyncssh_target: S
     put(asyncssh_target.client_dir("northwind"), "export.csv")
     results = collect(["contoso", "northwind"])
     settings = load_settings()
-    with store.open_store(settings.db_path) as con:
+    with settings.store.write() as con:
         now = datetime.now(UTC)
         record_arrival(con, client="contoso", name="contacts.csv", status="staged", size=1, mtime=now, received_at=now)
         failed = sync.write_all(con, results)

@@ -11,14 +11,18 @@ Tables (layout: `schema.py`, numbered migrations)
 - deletions (`retention.py`): retention's intent and log.
 - results, samples (`results.py`): the client folder's result documents due and samples written.
 
-DuckDB admits one read-write process per file: every read-write connection holds the store's
-writer lock (`tasks.writer_lock`, a kernel file lock freed when its holder dies); readers
-(`status`) retry briefly while a writer holds the file (`connection.py`).
+Two backends, chosen by `SFTP_IMPORT_STORE_URL` (`store_at`), run the same SQL (`sql.py` spells
+what differs). The embedded default, one DuckDB file, admits one read-write process: every
+read-write connection holds the store's writer lock (`tasks.writer_lock`, a kernel file lock freed
+when its holder dies); readers (`status`) retry briefly while a writer holds the file
+(`connection.py`). PostgreSQL (`postgres.py`) has no global lock: what must not run twice at once
+for one client holds that client's advisory lock (`write(client=…)`).
 """
 
-from tasks.store.connection import WAIT_FOR_WRITER_SECONDS, Store, open_store
+from tasks.store.connection import WAIT_FOR_WRITER_SECONDS, DuckDBStore, Store, close_store, open_store, store_at
 from tasks.store.contacts import (
     ContactsLayoutError,
+    contact_columns,
     contacts_table,
     ensure_contacts_table,
     read_contacts,
@@ -71,6 +75,7 @@ __all__ = [
     "WAIT_FOR_WRITER_SECONDS",
     "ClientLedger",
     "ContactsLayoutError",
+    "DuckDBStore",
     "FileResult",
     "FileStatus",
     "KnownFile",
@@ -81,6 +86,8 @@ __all__ = [
     "client_files",
     "clients_with_pending_results",
     "close_crashed_runs",
+    "close_store",
+    "contact_columns",
     "contacts_table",
     "deletion_log",
     "ensure_contacts_table",
@@ -115,6 +122,7 @@ __all__ = [
     "samples_digests",
     "schema_version",
     "staged_files",
+    "store_at",
     "sync_ledgers",
     "transaction",
     "upsert_contacts",

@@ -1,4 +1,5 @@
-"""Connections to the store: a reader retries while another process writes; a writer holds the writer lock."""
+"""The store's backends, chosen by its URL (`store_at`): the embedded DuckDB file, where a reader retries
+while another process writes and a writer holds the writer lock; or PostgreSQL (`postgres.py`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 
@@ -81,19 +82,65 @@ def open_store(path: Path, *, read_only: bool = False, wait_seconds: float = LOC
         yield con
 
 
-class Store:
-    """The platform's store at one location, opened to read or to write (the writer lock and the
-    migrations come with `write`). Built once per run (`Settings.store`) and handed in with the
-    settings; the functions of the table modules take the connection it opens. What another
-    backend provides in its place."""
+class Store(Protocol):
+    """The platform's store, opened to read or to write. Built once per run (`Settings.store`) and
+    handed in with the settings; the functions of the table modules take the connection it opens."""
+
+    @property
+    def location(self) -> str:
+        """Where the store is, for messages (never a password)."""
+        ...
+
+    def read(self, wait_seconds: float = ...) -> AbstractContextManager[Any]:
+        """A connection for reading."""
+        ...
+
+    def write(self, wait_seconds: float = ..., client: str | None = None) -> AbstractContextManager[Any]:
+        """A connection for writing; with `client`, nothing else writes that client's rows while it is open."""
+        ...
+
+
+class DuckDBStore:
+    """The embedded store, one DuckDB file: every writer holds the writer lock (so one writes at a time,
+    all clients at once: `client` changes nothing), migrations come with `write`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
 
     def read(self, wait_seconds: float = LOCK_RETRY_SECONDS) -> AbstractContextManager[Any]:
         """A read-only connection, retried while another process writes."""
         return open_store(self.path, read_only=True, wait_seconds=wait_seconds)
 
-    def write(self, wait_seconds: float = LOCK_RETRY_SECONDS) -> AbstractContextManager[Any]:
+    def write(self, wait_seconds: float = LOCK_RETRY_SECONDS, client: str | None = None) -> AbstractContextManager[Any]:
         """A read-write connection, holding the store's writer lock while it is open."""
         return open_store(self.path, wait_seconds=wait_seconds)
+
+
+_stores: dict[str, Store] = {}  # per URL: this process's store (a PostgreSQL store holds a connection pool)
+
+
+def store_at(url: str) -> Store:
+    """The store a URL names, `duckdb:///path/store.duckdb` or `postgresql://user@host:port/database`:
+    one per process and URL, so the process's threads and flow runs share one connection pool."""
+    if url not in _stores:
+        if url.startswith(("postgresql://", "postgres://")):
+            from tasks.store.postgres import PostgresStore
+
+            _stores[url] = PostgresStore(url)
+        elif url.startswith("duckdb://"):
+            _stores[url] = DuckDBStore(Path(url.removeprefix("duckdb://")))
+        else:
+            scheme = url.split(":")[0]
+            raise ValueError(f"SFTP_IMPORT_STORE_URL must start with duckdb:// or postgresql://, not {scheme}:")
+    return _stores[url]
+
+
+def close_store(url: str) -> None:
+    """Close the process's store of that URL (its pool's connections), when a test or a command is done with it."""
+    closing = _stores.pop(url, None)
+    if closing is not None and hasattr(closing, "close"):
+        closing.close()

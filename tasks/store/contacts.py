@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from schemas.field_types import FIELD_TYPES
 from tasks.merge import MergeCounts, distinct_rows_sql, email_key, fold_sql
-from tasks.store.sql import records
+from tasks.store.sql import Dialect, dialect_of, latest, records
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,21 +39,31 @@ def contacts_table(client: str) -> str:
     return _quote(f"contacts_{client}")
 
 
-def _contact_columns(con: Any, client: str) -> dict[str, tuple[str, str]]:
+_TYPE_NAMES = {  # information_schema's type names, as the field types spell them (`FieldType.sql`)
+    "CHARACTER VARYING": "VARCHAR",
+    "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
+    "TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ",
+}
+
+
+def contact_columns(con: Any, client: str) -> dict[str, tuple[str, str]]:
     """The stored columns of the client's table: lower-cased name -> (name, type), in table order."""
     contacts_table(client)
     rows = con.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() "
-        "WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
+        "SELECT column_name, CASE WHEN data_type = 'numeric' "
+        "THEN 'DECIMAL(' || numeric_precision || ',' || numeric_scale || ')' ELSE upper(data_type) END "
+        "FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? "
+        "ORDER BY ordinal_position",
         [f"contacts_{client}"],
     ).fetchall()
-    return {name.lower(): (name, kind) for name, kind in rows}
+    return {name.lower(): (name, _TYPE_NAMES.get(kind, kind)) for name, kind in rows}
 
 
-def ensure_contacts_table(con: Any, contract: Contract) -> list[str]:
+def ensure_contacts_table(con: Any, contract: Contract) -> dict[str, str]:
     """Create the client's table, or add the columns of fields the contract gained; never drop one.
 
-    Returns the stored field columns (fields the contract dropped included, so their data is kept).
+    Returns the stored field columns and their types (fields the contract dropped included, so
+    their data is kept), in table order.
     A field whose type changed is refused: converting stored values needs a decision, not a guess."""
     seen: dict[str, str] = {name: name for name in CONTACT_META}
     for field in contract.fields:
@@ -63,14 +73,15 @@ def ensure_contacts_table(con: Any, contract: Contract) -> list[str]:
             )
         seen[field.id.lower()] = field.id
     table = contacts_table(contract.id)
-    stored = _contact_columns(con, contract.id)
+    stored = contact_columns(con, contract.id)
     if not stored:
         columns = ", ".join(f"{_quote(f.id)} {FIELD_TYPES[f.type].sql}" for f in contract.fields)
+        key = "PRIMARY KEY" if dialect_of(con) is Dialect.POSTGRES else "NOT NULL"  # DuckDB: see upsert_contacts
         con.execute(
-            f"CREATE TABLE {table} (email_key VARCHAR NOT NULL, {columns}, "
+            f"CREATE TABLE {table} (email_key VARCHAR {key}, {columns}, "
             "first_file VARCHAR, last_file VARCHAR, updated_at TIMESTAMPTZ)"
         )
-        return [f.id for f in contract.fields]
+        return {f.id: FIELD_TYPES[f.type].sql for f in contract.fields}
     for field in contract.fields:
         wanted = FIELD_TYPES[field.type].sql
         if field.id.lower() not in stored:
@@ -79,7 +90,7 @@ def ensure_contacts_table(con: Any, contract: Contract) -> list[str]:
             raise ContactsLayoutError(
                 f"field {field.id!r} is stored as {stored[field.id.lower()][1]} but the contract now says {wanted}"
             )
-    return [name for key, (name, _) in _contact_columns(con, contract.id).items() if key not in CONTACT_META]
+    return {name: kind for key, (name, kind) in contact_columns(con, contract.id).items() if key not in CONTACT_META}
 
 
 def _listed(column: pd.Series) -> list[Any]:
@@ -91,43 +102,56 @@ def _listed(column: pd.Series) -> list[Any]:
 def upsert_contacts(con: Any, contract: Contract, rows: pd.DataFrame, file: str, now: datetime) -> MergeCounts:
     """Merge a file's valid rows (typed values by xml name, and `_line`) into the client's contacts.
 
-    The rows reach DuckDB typed (list parameters of each field's column type). One query of
-    `tasks.merge` folds them with the stored contacts of their emails. Only new contacts and
-    contacts whose values change are written: their old rows are deleted and the merged rows
-    inserted (much cheaper in DuckDB than MERGE INTO / ON CONFLICT). Call inside a transaction."""
+    The rows reach the store typed, in one statement (DuckDB: list parameters of each field's
+    column type; PostgreSQL: COPY), into `_incoming`. One query of `tasks.merge` folds them with the
+    stored contacts of their emails. Only new contacts and contacts whose values change are
+    written: in DuckDB their old rows deleted and the merged rows inserted (much cheaper there than
+    an upsert, so its tables have no key), in PostgreSQL by INSERT … ON CONFLICT on the email key.
+    Call inside a transaction."""
     columns = ensure_contacts_table(con, contract)
     table = contacts_table(contract.id)
     fields = {f.id.lower(): f for f in contract.fields}
     values = [f"v{i}" for i in range(len(columns))]  # stored columns (dropped fields too), by position
     typed = {i: fields[name.lower()] for i, name in enumerate(columns) if name.lower() in fields}
-    email = contract.email_field.id.lower()
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _incoming AS SELECT unnest(?::VARCHAR[]) AS k, unnest(?::INTEGER[]) AS o, "
-        + ", ".join(f"unnest(?::{FIELD_TYPES[f.type].sql}[]) AS v{i}" for i, f in typed.items()),
+    postgres = dialect_of(con) is Dialect.POSTGRES
+    _load_incoming(
+        con,
+        {"k": "VARCHAR", "o": "INTEGER", **{f"v{i}": FIELD_TYPES[f.type].sql for i, f in typed.items()}},
         [
             [email_key(e) for e in rows[contract.email_field.id]],
             rows["_line"].tolist(),
             *(_listed(rows[f.id]) for f in typed.values()),
         ],
     )
+    email = contract.email_field.id.lower()
     (distinct,) = con.execute(
         distinct_rows_sql("_incoming", [f"v{i}" for i, f in typed.items() if f.id.lower() != email])
     ).fetchone()
     stored = ", ".join(f"{_quote(name)} AS v{i}" for i, name in enumerate(columns))
-    incoming = ", ".join(v if i in typed else f"NULL AS {v}" for i, v in enumerate(values))
+    incoming = ", ".join(
+        v if i in typed else f"CAST(NULL AS {columns[name]}) AS {v}"
+        for i, (v, name) in enumerate(zip(values, columns, strict=True))
+    )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _upsert AS "
+        f"{'CREATE' if postgres else 'CREATE OR REPLACE'} TEMP TABLE _upsert AS "
         + fold_sql(
             f"SELECT email_key AS k, {stored}, first_file AS f FROM {table} "
             "WHERE email_key IN (SELECT k FROM _incoming)",
             f"SELECT k, o, {incoming} FROM _incoming",
             values,
+            lambda v: latest(con, v, "o"),
         )
     )
-    con.execute(f"DELETE FROM {table} WHERE email_key IN (SELECT k FROM _upsert WHERE is_changed)")
+    quoted = [_quote(name) for name in columns]
+    if postgres:
+        updated_columns = ", ".join(f"{c} = excluded.{c}" for c in [*quoted, "last_file", "updated_at"])
+        written = f"ON CONFLICT (email_key) DO UPDATE SET {updated_columns}"
+    else:
+        con.execute(f"DELETE FROM {table} WHERE email_key IN (SELECT k FROM _upsert WHERE is_changed)")
+        written = ""
     con.execute(
-        f"INSERT INTO {table} (email_key, {', '.join(_quote(name) for name in columns)}, first_file, last_file, "
-        f"updated_at) SELECT k, {', '.join(values)}, COALESCE(f, ?), ?, ? FROM _upsert WHERE is_new OR is_changed",
+        f"INSERT INTO {table} (email_key, {', '.join(quoted)}, first_file, last_file, updated_at) "
+        f"SELECT k, {', '.join(values)}, COALESCE(f, ?), ?, ? FROM _upsert WHERE is_new OR is_changed {written}",
         [file, file, now],
     )
     emails, new, updated = con.execute(
@@ -138,9 +162,20 @@ def upsert_contacts(con: Any, contract: Contract, rows: pd.DataFrame, file: str,
     return MergeCounts.of(len(rows), int(distinct), int(emails), int(new), int(updated))
 
 
+def _load_incoming(con: Any, columns: dict[str, str], lists: list[list[Any]]) -> None:
+    """The temp table `_incoming` of these columns (name: SQL type) holding the lists' values, column by column."""
+    if dialect_of(con) is Dialect.POSTGRES:
+        con.execute(f"CREATE TEMP TABLE _incoming ({', '.join(f'{c} {kind}' for c, kind in columns.items())})")
+        con.copy_rows("_incoming", list(columns), zip(*lists, strict=True))
+        con.execute("ANALYZE _incoming")  # the planner's row estimate: look stored contacts up by the key
+        return
+    unnested = ", ".join(f"unnest(?::{kind}[]) AS {c}" for c, kind in columns.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _incoming AS SELECT {unnested}", lists)
+
+
 def read_contacts(con: Any, contract: Contract) -> list[dict[str, Any]]:
     """The client's merged contacts keyed by the contract's xml names (empty before the first import)."""
-    stored = _contact_columns(con, contract.id)
+    stored = contact_columns(con, contract.id)
     if not stored:
         return []
     select = ", ".join(

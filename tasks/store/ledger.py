@@ -41,13 +41,15 @@ def sync_ledgers(con: Any, clients: list[str]) -> dict[str, ClientLedger]:
     """The ledgers of these clients (every client listed gets one, empty if new), in two queries."""
     ledgers = {client: ClientLedger({}, {}) for client in clients}
     rows = con.execute(
-        "SELECT client, name, received_at, sha256, size, mtime FROM files WHERE client IN (SELECT unnest(?))",
+        "SELECT client, name, received_at, sha256, size, mtime FROM files WHERE client IN (SELECT "
+        "unnest(?::VARCHAR[]))",
         [clients],
     ).fetchall()
     for client, *known in rows:
         ledgers[client].known[name_key(known[0])] = KnownFile(*known)
     rows = con.execute(
-        "SELECT client, name, size, mtime, first_seen_at FROM waiting WHERE client IN (SELECT unnest(?))", [clients]
+        "SELECT client, name, size, mtime, first_seen_at FROM waiting WHERE client IN (SELECT unnest(?::VARCHAR[]))",
+        [clients],
     ).fetchall()
     for client, name, size, mtime, first in rows:
         ledgers[client].waiting[name] = (size, mtime, first)
@@ -71,7 +73,7 @@ def record_waiting(con: Any, client: str, name: str, size: int, mtime: datetime,
 def forget_waiting(con: Any, client: str, names: list[str]) -> None:
     """Drop waiting entries that were staged, rejected or have disappeared from the server."""
     if names:
-        con.execute("DELETE FROM waiting WHERE client = ? AND name IN (SELECT unnest(?))", [client, names])
+        con.execute("DELETE FROM waiting WHERE client = ? AND name IN (SELECT unnest(?::VARCHAR[]))", [client, names])
 
 
 def record_ignored(con: Any, client: str, name: str, size: int, mtime: datetime, now: datetime, reason: str) -> bool:
@@ -134,12 +136,12 @@ FILE_COLUMNS = ", ".join(
 )
 
 
-def _by_client(con: Any, columns: str, table: str, clients: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """`SELECT columns FROM table` of these clients in one query, per client in the table's (insertion) order.
+def _by_client(con: Any, columns: str, table: str, clients: list[str], order: str) -> dict[str, list[dict[str, Any]]]:
+    """`SELECT columns FROM table` of these clients in one query, per client in `order`.
 
     Every client listed gets a list, empty if it has no rows."""
     grouped: dict[str, list[dict[str, Any]]] = {client: [] for client in clients}
-    sql = f"SELECT client, {columns} FROM {table} WHERE client IN (SELECT unnest(?)) ORDER BY rowid"
+    sql = f"SELECT client, {columns} FROM {table} WHERE client IN (SELECT unnest(?::VARCHAR[])) ORDER BY {order}"
     for row in records(con, sql, [clients]):
         grouped[row.pop("client")].append(row)
     return grouped
@@ -154,15 +156,18 @@ def client_files(con: Any, clients: list[str]) -> dict[str, list[dict[str, Any]]
     """Per client, every file for `status`: ledger rows, waiting files and ignored re-uploads, newest first.
 
     One query per table for all the clients (`status` reads a thousand of them)."""
-    ledger = _by_client(con, FILE_COLUMNS, "files", clients)
+    ledger = _by_client(con, FILE_COLUMNS, "files", clients, "received_at, name")
     waiting = _by_client(
         con,
         "name, 'waiting' AS status, 'still being uploaded (size or time changing)' AS reason, "
         "NULL AS received_at, size",
         "waiting",
         clients,
+        "first_seen_at, name",
     )
-    ignored = _by_client(con, "name, 'ignored' AS status, reason, seen_at AS received_at, size", "ignored", clients)
+    ignored = _by_client(
+        con, "name, 'ignored' AS status, reason, seen_at AS received_at, size", "ignored", clients, "seen_at, name"
+    )
     for rows in ledger.values():
         for row in rows:
             if row["purged_at"] is not None:
@@ -246,7 +251,7 @@ def ledger_entries(con: Any, client: str, names: list[str]) -> dict[str, dict[st
     rows = records(
         con,
         "SELECT name, status, received_at, imported_at, purged_at FROM files "
-        "WHERE client = ? AND name IN (SELECT unnest(?))",
+        "WHERE client = ? AND name IN (SELECT unnest(?::VARCHAR[]))",
         [client, names],
     )
     return {row["name"]: row for row in rows}

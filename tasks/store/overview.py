@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from tasks.store.sql import records
+from tasks.store.sql import latest, records
 
 OVERVIEW_FILES = """
 WITH bounds AS (SELECT ?::TIMESTAMPTZ AS since, ?::TIMESTAMPTZ AS until),
@@ -13,24 +13,24 @@ f AS (
     SELECT client, name, status, reason, received_at, rows_read, rows_imported, rows_rejected,
            received_at >= since AND received_at < until AS received_in,
            COALESCE(imported_at, received_at) >= since AND COALESCE(imported_at, received_at) < until AS closed_in
-    FROM files, bounds WHERE client IN (SELECT unnest(?))
+    FROM files, bounds WHERE client IN (SELECT unnest(?::VARCHAR[]))
 )
 SELECT client,
-       count_if(received_in) AS received,
-       count_if(closed_in AND status = 'imported') AS imported,
-       count_if(closed_in AND status = 'rejected') AS rejected,
+       count(*) FILTER (WHERE received_in) AS received,
+       count(*) FILTER (WHERE closed_in AND status = 'imported') AS imported,
+       count(*) FILTER (WHERE closed_in AND status = 'rejected') AS rejected,
        COALESCE(sum(rows_imported) FILTER (WHERE closed_in AND status = 'imported'), 0) AS rows_imported,
        COALESCE(sum(rows_rejected) FILTER (WHERE closed_in AND status = 'imported'), 0) AS rows_rejected,
        COALESCE(sum(rows_read) FILTER (WHERE closed_in AND status = 'imported'), 0) AS rows_read,
-       arg_max(name, received_at) FILTER (WHERE closed_in AND status = 'rejected') AS rejected_name,
-       arg_max(reason, received_at) FILTER (WHERE closed_in AND status = 'rejected') AS rejected_reason,
+       {rejected_name} AS rejected_name,
+       {rejected_reason} AS rejected_reason,
        max(received_at) AS last_received_at
 FROM f GROUP BY client
 """
 OVERVIEW_RUNS = """
-SELECT client, arg_max(state, COALESCE(finished_at, started_at)) AS last_import_state,
+SELECT client, {last_state} AS last_import_state,
        max(COALESCE(finished_at, started_at)) AS last_import_at
-FROM runs WHERE client IN (SELECT unnest(?)) GROUP BY client
+FROM runs WHERE client IN (SELECT unnest(?::VARCHAR[])) GROUP BY client
 """
 OVERVIEW_EMPTY = {  # a client with no file and no run
     "received": 0,
@@ -54,8 +54,14 @@ def overview_figures(con: Any, clients: list[str], since: datetime, until: datet
     imported) in [since, until): counts, and the newest rejected file's name and reason; the last
     file ever received; the latest import run's state and time (its end, or its start while running)."""
     figures = {client: dict(OVERVIEW_EMPTY) for client in clients}
-    for row in records(con, OVERVIEW_FILES, [since, until, clients]):
+    rejected = "closed_in AND status = 'rejected'"
+    files_sql = OVERVIEW_FILES.format(
+        rejected_name=latest(con, "name", "received_at", rejected),
+        rejected_reason=latest(con, "reason", "received_at", rejected),
+    )
+    for row in records(con, files_sql, [since, until, clients]):
         figures[row.pop("client")].update(row)
-    for row in records(con, OVERVIEW_RUNS, [clients]):
+    runs_sql = OVERVIEW_RUNS.format(last_state=latest(con, "state", "COALESCE(finished_at, started_at)"))
+    for row in records(con, runs_sql, [clients]):
         figures[row.pop("client")].update(row)
     return figures

@@ -19,7 +19,7 @@ def mark_results(con: Any, client: str, names: list[str], now: datetime) -> None
     """The result documents of these names changed at `now`: the next writer writes them (the outbox)."""
     if names:
         con.execute(
-            "INSERT INTO results (client, name, version, changed_at) SELECT ?, unnest(?), 1, ? "
+            "INSERT INTO results (client, name, version, changed_at) SELECT ?, unnest(?::VARCHAR[]), 1, ? "
             "ON CONFLICT (client, name) DO UPDATE SET version = results.version + 1, changed_at = excluded.changed_at",
             [client, sorted(set(names)), now],
         )
@@ -29,7 +29,7 @@ def pending_results(con: Any, clients: list[str]) -> list[dict[str, Any]]:
     """The result documents of these clients changed since last written: client, name, version, changed_at."""
     return records(
         con,
-        "SELECT client, name, version, changed_at FROM results WHERE client IN (SELECT unnest(?)) "
+        "SELECT client, name, version, changed_at FROM results WHERE client IN (SELECT unnest(?::VARCHAR[])) "
         "AND (written_version IS NULL OR written_version < version) ORDER BY client, name",
         [clients],
     )
@@ -50,7 +50,10 @@ def _keyed(con: Any, sql: str, keys: list[tuple[str, str]]) -> dict[tuple[str, s
 
 def result_files(con: Any, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
     """The ledger rows (outcome, statistics, pickup check) of these (client, name) files, in one query."""
-    sql = f"SELECT client, {RESULT_COLUMNS} FROM files WHERE (client, name) IN (SELECT unnest(?), unnest(?))"
+    sql = (
+        f"SELECT client, {RESULT_COLUMNS} FROM files "
+        "WHERE (client, name) IN (SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]))"
+    )
     return {key: rows[0] for key, rows in _keyed(con, sql, keys).items() if rows}
 
 
@@ -58,7 +61,7 @@ def ignored_uploads(con: Any, keys: list[tuple[str, str]]) -> dict[tuple[str, st
     """The re-uploads ignored under these (client, name) names, oldest first: seen_at, size, reason."""
     sql = (
         "SELECT client, name, seen_at, size, reason FROM ignored "
-        "WHERE (client, name) IN (SELECT unnest(?), unnest(?)) ORDER BY seen_at, size"
+        "WHERE (client, name) IN (SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[])) ORDER BY seen_at, size"
     )
     return _keyed(con, sql, keys)
 
@@ -67,7 +70,7 @@ def row_errors_of(con: Any, keys: list[tuple[str, str]]) -> dict[tuple[str, str]
     """Every row error of these (client, name) files, in line order: name, line, field, message."""
     sql = (
         "SELECT client, name, line, field, message FROM row_errors "
-        "WHERE (client, name) IN (SELECT unnest(?), unnest(?)) ORDER BY line, field, message"
+        "WHERE (client, name) IN (SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[])) ORDER BY line, field, message"
     )
     return _keyed(con, sql, keys)
 
@@ -77,7 +80,7 @@ def record_results_written(con: Any, written: list[ResultKey], now: datetime) ->
     if written:
         con.execute(
             "UPDATE results SET written_version = greatest(COALESCE(written_version, 0), w.v), written_at = ? "
-            "FROM (SELECT unnest(?) AS c, unnest(?) AS n, unnest(?::INTEGER[]) AS v) AS w "
+            "FROM (SELECT unnest(?::VARCHAR[]) AS c, unnest(?::VARCHAR[]) AS n, unnest(?::INTEGER[]) AS v) AS w "
             "WHERE results.client = w.c AND results.name = w.n",
             [now, *([key[i] for key in written] for i in range(3))],
         )
@@ -86,12 +89,14 @@ def record_results_written(con: Any, written: list[ResultKey], now: datetime) ->
 def forget_results(con: Any, client: str, names: list[str]) -> None:
     """Nothing left to write for these names: retention deleted their uploads and results."""
     if names:
-        con.execute("DELETE FROM results WHERE client = ? AND name IN (SELECT unnest(?))", [client, names])
+        con.execute("DELETE FROM results WHERE client = ? AND name IN (SELECT unnest(?::VARCHAR[]))", [client, names])
 
 
 def samples_digests(con: Any, clients: list[str]) -> dict[str, str]:
     """Per client, the digest of the contract its samples folder was last written from (absent: never)."""
-    rows = con.execute("SELECT client, digest FROM samples WHERE client IN (SELECT unnest(?))", [clients]).fetchall()
+    rows = con.execute(
+        "SELECT client, digest FROM samples WHERE client IN (SELECT unnest(?::VARCHAR[]))", [clients]
+    ).fetchall()
     return dict(rows)
 
 

@@ -53,12 +53,14 @@ def record_purge(
     for sql, keys in (("UPDATE deletions SET deleted_at = ?", deleted), ("DELETE FROM deletions", cancelled)):
         if keys:
             con.execute(
-                f"{sql} WHERE client = ? AND deleted_at IS NULL AND (location, path) IN (SELECT unnest(?), unnest(?))",
+                f"{sql} WHERE client = ? AND deleted_at IS NULL AND (location, path) IN (SELECT unnest(?::VARCHAR[]), "
+                f"unnest(?::VARCHAR[]))",
                 [*([now] if "SET" in sql else []), client, [k[0] for k in keys], [k[1] for k in keys]],
             )
     if purged:
         con.execute(
-            "UPDATE files SET purged_at = ? WHERE client = ? AND name IN (SELECT unnest(?)) AND purged_at IS NULL",
+            "UPDATE files SET purged_at = ? WHERE client = ? AND name IN (SELECT unnest(?::VARCHAR[])) AND "
+            "purged_at IS NULL",
             [now, client, purged],
         )
 

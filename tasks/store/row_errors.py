@@ -12,18 +12,11 @@ if TYPE_CHECKING:
 
 def record_row_errors(con: Any, client: str, name: str, errors: list[RowError]) -> None:
     """Store every rejected value of a file (inside the file's transaction)."""
-    if not errors:
-        return
-    import pandas as pd
-
-    frame = pd.DataFrame(
-        {"line": [e.line for e in errors], "field": [e.field for e in errors], "message": [e.message for e in errors]}
-    )
-    con.register("_row_errors", frame)
-    try:
-        con.execute("INSERT INTO row_errors SELECT ?, ?, line, field, message FROM _row_errors", [client, name])
-    finally:
-        con.unregister("_row_errors")
+    if errors:
+        con.execute(
+            "INSERT INTO row_errors SELECT ?, ?, unnest(?::INTEGER[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+            [client, name, [e.line for e in errors], [e.field for e in errors], [e.message for e in errors]],
+        )
 
 
 def file_errors(con: Any, client: str, name: str, limit: int | None = None) -> list[dict[str, Any]]:
@@ -46,8 +39,8 @@ def client_errors(con: Any, clients: list[str], limit: int) -> dict[str, FileErr
         SELECT client, name, line, field, message, total FROM (
             SELECT client, name, line, field, message, count(*) OVER (PARTITION BY client, name) AS total,
                    row_number() OVER (PARTITION BY client, name ORDER BY line, field, message) AS n
-            FROM row_errors WHERE client IN (SELECT unnest(?))
-        ) WHERE n <= ? ORDER BY client, name, n
+            FROM row_errors WHERE client IN (SELECT unnest(?::VARCHAR[]))
+        ) AS numbered WHERE n <= ? ORDER BY client, name, n
         """,
         [clients, limit],
     ).fetchall()

@@ -29,8 +29,8 @@ def record_run(con: Any, run: Run, *, finished_at: datetime | None, state: str) 
         f"""
         INSERT INTO runs (run_id, client, kind, cutoff, started_at, finished_at, state, files_imported,
                           files_rejected, {", ".join(IMPORT_STATS)})
-        SELECT ?, ?, ?, ?, ?, ?, ?, COALESCE(count_if(status = 'imported'), 0)::INTEGER,
-               COALESCE(count_if(status = 'rejected'), 0)::INTEGER, {stats}
+        SELECT ?, ?, ?, ?, ?, ?, ?, (count(*) FILTER (WHERE status = 'imported'))::INTEGER,
+               (count(*) FILTER (WHERE status = 'rejected'))::INTEGER, {stats}
         FROM files WHERE client = ? AND run_id = ?
         ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at, state = excluded.state,
             files_imported = excluded.files_imported, files_rejected = excluded.files_rejected,
@@ -49,8 +49,8 @@ def record_run(con: Any, run: Run, *, finished_at: datetime | None, state: str) 
 def close_crashed_runs(con: Any, client: str, now: datetime) -> list[str]:
     """Mark the client's runs still `running` as crashed, their totals rebuilt from the ledger; their ids.
 
-    Call holding the writer lock: an import holds it from its run's start to its end, so a run
-    still running then is one whose process died."""
+    Call holding the client's write lock (`Store.write(client=…)`): an import holds it from its
+    run's start to its end, so a run still running then is one whose process died."""
     crashed = [
         Run(**row)
         for row in records(

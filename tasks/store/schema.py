@@ -3,9 +3,10 @@ store (`schema_version` keeps the last one applied). Never edit an applied migra
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from tasks.store.sql import transaction
+from tasks.store.sql import Dialect, dialect_of, transaction
 
 BASELINE = """
 CREATE TABLE IF NOT EXISTS files (
@@ -107,10 +108,16 @@ MIGRATIONS: tuple[str, ...] = (
 LATEST = len(MIGRATIONS)
 
 
+def spelled_for(con: Any, ddl: str) -> str:
+    """A migration's DDL as the store's backend spells it (PostgreSQL says DOUBLE PRECISION)."""
+    return re.sub(r"\bDOUBLE\b", "DOUBLE PRECISION", ddl) if dialect_of(con) is Dialect.POSTGRES else ddl
+
+
 def schema_version(con: Any) -> int:
     """The last migration applied to the store (0 for an empty or pre-migrations store)."""
     found = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_name = 'schema_version' AND table_schema = current_schema()"
     ).fetchone()[0]
     return int(con.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0) if found else 0
 
@@ -120,5 +127,5 @@ def migrate(con: Any) -> None:
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMPTZ)")
     for number in range(schema_version(con) + 1, LATEST + 1):
         with transaction(con):
-            con.execute(MIGRATIONS[number - 1])
+            con.execute(spelled_for(con, MIGRATIONS[number - 1]))
             con.execute("INSERT INTO schema_version VALUES (?, now())", [number])
