@@ -50,6 +50,7 @@ class Server:
     url: str  # the API, e.g. http://127.0.0.1:4200/api
     log: str
     started_at: str
+    database: str = "sqlite"  # where the server keeps its state: sqlite (under the home) or postgresql://host:port/db
 
     @property
     def ui(self) -> str:
@@ -138,12 +139,30 @@ def _wait_healthy(server: Server, process: subprocess.Popen[bytes] | None, secon
         time.sleep(0.25)
 
 
+def database_env(url: str | None) -> tuple[dict[str, str], str]:
+    """The server's environment for its database, and the database to show: SQLite under the home when
+    `url` is None, else PostgreSQL through asyncpg (what Prefect asks for when several workers share it)."""
+    if url is None:
+        return {}, "sqlite"
+    scheme, rest = url.split("://", 1)
+    if scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
+        raise ServerError(f"SFTP_IMPORT_PREFECT_DATABASE_URL must be a postgresql:// URL, not {scheme}://")
+    shown = f"postgresql://{rest.rsplit('@', 1)[-1]}"  # without user and password
+    return {"PREFECT_SERVER_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{rest}"}, shown
+
+
 def start(
-    home: Path, *, port: int | None = None, wait_seconds: float = START_SECONDS, ui: bool = True
+    home: Path,
+    *,
+    port: int | None = None,
+    wait_seconds: float = START_SECONDS,
+    ui: bool = True,
+    database_url: str | None = None,
 ) -> tuple[Server, bool]:
     """The home's server, started detached when it is not running; (server, True when started now).
 
-    Starts are serialised by a file lock, so two commands at once start one server."""
+    Its state goes to `database_url` (PostgreSQL) when given, else to SQLite under the home. Starts
+    are serialised by a file lock, so two commands at once start one server."""
     folder = prefect_home(home)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / "server.lock", "w") as guard:
@@ -155,7 +174,8 @@ def start(
         chosen = _choose_port(HOST, port)
         url = f"http://{HOST}:{chosen}/api"
         log = folder / "server.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | client_env(home, url)
+        database, shown = database_env(database_url)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | client_env(home, url) | database
         env["PREFECT_UI_ENABLED"] = "true" if ui else "false"
         with log.open("ab") as out:
             process = subprocess.Popen(
@@ -166,7 +186,7 @@ def start(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # detached: it outlives this command, and stops with its group
             )
-        server = Server(process.pid, url, str(log), datetime.now(UTC).isoformat(timespec="seconds"))
+        server = Server(process.pid, url, str(log), datetime.now(UTC).isoformat(timespec="seconds"), shown)
         _record(home).write_text(json.dumps(asdict(server)))
         try:
             _wait_healthy(server, process, wait_seconds)
@@ -228,12 +248,12 @@ def _api_url_set() -> bool:
     return False
 
 
-def use_server(home: Path, port: int | None = None) -> Server | None:
+def use_server(home: Path, port: int | None = None, database_url: str | None = None) -> Server | None:
     """Point this process's Prefect at its API before prefect is imported: PREFECT_API_URL when set,
     else the home's resident server, started when it is not running and left running (the next
     command is fast, and the UI shows every run). Returns the server when it was started now."""
     if _api_url_set():
         return None
-    server, started = start(home, port=port)
+    server, started = start(home, port=port, database_url=database_url)
     os.environ.update(client_env(home, server.url))
     return server if started else None

@@ -65,7 +65,7 @@ def _per_client(result: dict[str, Any], line: Callable[[dict[str, Any]], str]) -
 def _prefect_ready(settings: Settings) -> None:
     """Before a command imports prefect to run a flow: its API (see `deployments.server.use_server`)."""
     try:
-        started = server.use_server(settings.home, settings.prefect_port)
+        started = server.use_server(settings.home, settings.prefect_port, settings.prefect_database_url)
     except server.ServerError as exc:
         raise SystemExit(str(exc)) from exc
     if started is not None:
@@ -216,12 +216,17 @@ def cmd_server(args: argparse.Namespace, settings: Settings) -> int:
     """start | stop | status of the home's resident Prefect server."""
     if args.action == "start":
         try:
-            running, started = server.start(settings.home, port=settings.prefect_port)
+            running, started = server.start(
+                settings.home, port=settings.prefect_port, database_url=settings.prefect_database_url
+            )
         except server.ServerError as exc:
             print(exc, file=sys.stderr)
             return 1
         state = "started" if started else "already running"
-        print(f"Prefect server {state}: UI {running.ui}, API {running.url} (pid {running.pid}, log {running.log})")
+        print(
+            f"Prefect server {state}: UI {running.ui}, API {running.url}, database {running.database} "
+            f"(pid {running.pid}, log {running.log})"
+        )
         return 0
     if args.action == "stop":
         stopped = server.stop(settings.home)
@@ -235,9 +240,31 @@ def cmd_server(args: argparse.Namespace, settings: Settings) -> int:
         return 3
     health = "healthy" if server.healthy(current.url) else "not answering yet"
     print(
-        f"Prefect server running, {health}: UI {current.ui}, API {current.url} (pid {current.pid}, since "
+        f"Prefect server running, {health}: UI {current.ui}, API {current.url}, database {current.database} "
+        f"(pid {current.pid}, since "
         f"{current.started_at}, log {current.log})"
     )
+    return 0
+
+
+def cmd_store_copy(args: argparse.Namespace, settings: Settings) -> int:
+    """Copy this store (SFTP_IMPORT_STORE_URL, else the home's DuckDB file) into an empty PostgreSQL store."""
+    from tasks.store import store_at
+    from tasks.store.copy import CopyRefused, copy_store
+
+    target = store_at(args.to)
+    try:
+        tables, seconds = copy_store(settings.store, target)
+    except CopyRefused as exc:
+        print(f"store copy refused: {exc}", file=sys.stderr)
+        return 1
+    for table in tables:
+        print(f"{table.table:<32} {table.rows:>10,} rows  checksum {table.checksum}  verified")
+    print(
+        f"copied {settings.store.location} to {target.location}: {len(tables)} tables, "
+        f"{sum(t.rows for t in tables):,} rows, counts and checksums verified, in {seconds:.1f} s"
+    )
+    print("next: set SFTP_IMPORT_STORE_URL to the new store for every process (workers, CLI, deployments)")
     return 0
 
 
@@ -292,6 +319,12 @@ def build_parser() -> argparse.ArgumentParser:
         "server", cmd_server, "the resident local Prefect server of this home (used when PREFECT_API_URL is unset)"
     )
     prefect_server.add_argument("action", choices=("start", "stop", "status"))
+
+    stores = sub.add_parser("store", help="the platform's store").add_subparsers(dest="action", required=True)
+    copy = add(
+        "copy", cmd_store_copy, "copy this store into an empty PostgreSQL store, verified table by table", stores
+    )
+    copy.add_argument("--to", required=True, metavar="URL", help="postgresql://user@host:port/database")
 
     status = add("status", cmd_status, "files per client: status, statistics, next import time")
     status.add_argument("--client")

@@ -55,6 +55,7 @@ class Settings:
     max_file_bytes: int
     warn_file_bytes: int
     prefect_port: int | None  # the resident Prefect server's port (None: 4200, or a free one when taken)
+    prefect_database_url: str | None = field(repr=False)  # the resident server's PostgreSQL (None: SQLite)
     pgp_key_file: Path | None  # the platform's ASCII-armoured private key, for PGP-encrypted uploads
     pgp_passphrase: str | None = field(repr=False)  # its passphrase: never printed, logged or stored
     alert_webhook_url: str | None  # where the alert automations post (deployments/setup.py)
@@ -95,6 +96,7 @@ def load_settings() -> Settings:
         max_file_bytes=_int("SFTP_IMPORT_MAX_FILE_BYTES", 100 * 1024 * 1024),
         warn_file_bytes=_int("SFTP_IMPORT_WARN_FILE_BYTES", 20 * 1024 * 1024),
         prefect_port=int(env["SFTP_IMPORT_PREFECT_PORT"]) if env.get("SFTP_IMPORT_PREFECT_PORT") else None,
+        prefect_database_url=env.get("SFTP_IMPORT_PREFECT_DATABASE_URL") or None,
         pgp_key_file=Path(env["SFTP_IMPORT_PGP_KEY_FILE"]) if env.get("SFTP_IMPORT_PGP_KEY_FILE") else None,
         pgp_passphrase=env.get("SFTP_IMPORT_PGP_PASSPHRASE") or None,
         alert_webhook_url=env.get("SFTP_IMPORT_ALERT_WEBHOOK_URL") or None,

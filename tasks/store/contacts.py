@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from schemas.field_types import FIELD_TYPES
 from tasks.merge import MergeCounts, distinct_rows_sql, email_key, fold_sql
-from tasks.store.sql import Dialect, dialect_of, latest, records
+from tasks.store.sql import Dialect, dialect_of, latest, quote_name, records
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,15 +28,11 @@ class ContactsLayoutError(Exception):
     """The contract and the stored contacts table disagree in a way the import must not guess at."""
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 def contacts_table(client: str) -> str:
     """The quoted name of the client's own contacts table; anything but a valid client id is refused."""
     if not _CLIENT_ID.match(client):
         raise ValueError(f"not a valid client id: {client[:40]!r}")
-    return _quote(f"contacts_{client}")
+    return quote_name(f"contacts_{client}")
 
 
 _TYPE_NAMES = {  # information_schema's type names, as the field types spell them (`FieldType.sql`)
@@ -75,7 +71,7 @@ def ensure_contacts_table(con: Any, contract: Contract) -> dict[str, str]:
     table = contacts_table(contract.id)
     stored = contact_columns(con, contract.id)
     if not stored:
-        columns = ", ".join(f"{_quote(f.id)} {FIELD_TYPES[f.type].sql}" for f in contract.fields)
+        columns = ", ".join(f"{quote_name(f.id)} {FIELD_TYPES[f.type].sql}" for f in contract.fields)
         key = "PRIMARY KEY" if dialect_of(con) is Dialect.POSTGRES else "NOT NULL"  # DuckDB: see upsert_contacts
         con.execute(
             f"CREATE TABLE {table} (email_key VARCHAR {key}, {columns}, "
@@ -85,7 +81,7 @@ def ensure_contacts_table(con: Any, contract: Contract) -> dict[str, str]:
     for field in contract.fields:
         wanted = FIELD_TYPES[field.type].sql
         if field.id.lower() not in stored:
-            con.execute(f"ALTER TABLE {table} ADD COLUMN {_quote(field.id)} {wanted}")
+            con.execute(f"ALTER TABLE {table} ADD COLUMN {quote_name(field.id)} {wanted}")
         elif stored[field.id.lower()][1] != wanted:
             raise ContactsLayoutError(
                 f"field {field.id!r} is stored as {stored[field.id.lower()][1]} but the contract now says {wanted}"
@@ -127,7 +123,7 @@ def upsert_contacts(con: Any, contract: Contract, rows: pd.DataFrame, file: str,
     (distinct,) = con.execute(
         distinct_rows_sql("_incoming", [f"v{i}" for i, f in typed.items() if f.id.lower() != email])
     ).fetchone()
-    stored = ", ".join(f"{_quote(name)} AS v{i}" for i, name in enumerate(columns))
+    stored = ", ".join(f"{quote_name(name)} AS v{i}" for i, name in enumerate(columns))
     incoming = ", ".join(
         v if i in typed else f"CAST(NULL AS {columns[name]}) AS {v}"
         for i, (v, name) in enumerate(zip(values, columns, strict=True))
@@ -142,7 +138,7 @@ def upsert_contacts(con: Any, contract: Contract, rows: pd.DataFrame, file: str,
             lambda v: latest(con, v, "o"),
         )
     )
-    quoted = [_quote(name) for name in columns]
+    quoted = [quote_name(name) for name in columns]
     if postgres:
         updated_columns = ", ".join(f"{c} = excluded.{c}" for c in [*quoted, "last_file", "updated_at"])
         written = f"ON CONFLICT (email_key) DO UPDATE SET {updated_columns}"
@@ -179,7 +175,7 @@ def read_contacts(con: Any, contract: Contract) -> list[dict[str, Any]]:
     if not stored:
         return []
     select = ", ".join(
-        (_quote(stored[f.id.lower()][0]) if f.id.lower() in stored else "NULL") + f" AS {_quote(f.id)}"
+        (quote_name(stored[f.id.lower()][0]) if f.id.lower() in stored else "NULL") + f" AS {quote_name(f.id)}"
         for f in contract.fields
     )
     return records(con, f"SELECT {select} FROM {contacts_table(contract.id)} ORDER BY email_key")

@@ -30,6 +30,11 @@ def latest(con: Any, value: str, order: str, where: str = "TRUE") -> str:
     return f"arg_max({value}, {order}) FILTER (WHERE {where})"
 
 
+def quote_name(identifier: str) -> str:
+    """An identifier quoted for SQL (a field's name may be any case, or a reserved word)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
 @contextmanager
 def transaction(con: Any) -> Iterator[Any]:
     """BEGIN … COMMIT, rolled back on any error: a file's effects land together or not at all."""
