@@ -32,7 +32,7 @@ def put(folder: Path, name: str) -> None:
 
 def after_a_killed_writer(run: Callable[[], Any]) -> Any:
     """Kill a writer that holds the store with a transaction open, then run a command; its state."""
-    holder = hold_store(load_settings().db_path, 600, commit=False)
+    holder = hold_store(600, commit=False)
     os.killpg(holder.pid, signal.SIGKILL)
     killed = time.monotonic()
     holder.wait()
@@ -43,7 +43,7 @@ def after_a_killed_writer(run: Callable[[], Any]) -> Any:
     return state.result()
 
 
-@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.usefixtures("prefect_harness", "backend")
 def test_each_command_runs_after_a_writer_was_killed_holding_the_store(asyncssh_target: SftpTarget) -> None:
     from flows.backfill import backfill
     from flows.daily_import import daily_import

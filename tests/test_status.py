@@ -22,10 +22,9 @@ pytestmark = pytest.mark.usefixtures("backend")  # every test on DuckDB and on P
 
 @pytest.mark.parametrize("backend", ["duckdb"], indirect=True)  # PostgreSQL readers never wait for a writer
 def test_status_waits_for_a_writer_instead_of_failing(home: Path, capsys: object) -> None:
-    db = load_settings().db_path
-    with store.open_store(db):
+    with load_settings().store.write():
         pass  # the file exists, as after a first sync
-    writer = hold_store(db, 1.5)
+    writer = hold_store(1.5)
     started = time.monotonic()
     assert main(["status", "--json", "--client", "northwind"]) == 0
     waited = time.monotonic() - started

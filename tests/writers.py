@@ -4,31 +4,30 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-# opens the store for writing (taking the writer lock), writes a ledger row in an open transaction,
-# says "holding", then holds the store for argv[2] seconds
+# opens the settings' store for writing northwind (DuckDB: the writer lock; PostgreSQL: the client's
+# lock), writes a ledger row in an open transaction, says "holding", then holds it for argv[1] seconds
 HOLD = """
 import sys, time
-from pathlib import Path
 from datetime import datetime, UTC
-from tasks import store
+from tasks.settings import load_settings
 from tests.importing import record_arrival
-with store.open_store(Path(sys.argv[1])) as con:
+with load_settings().store.write(client="northwind") as con:
     con.execute("BEGIN TRANSACTION")
     record_arrival(con, client="northwind", name="held.csv", status="staged", size=3,
                          mtime=datetime.now(UTC), received_at=datetime.now(UTC), sha256="ab")
-    if sys.argv[3] == "commit":
+    if sys.argv[2] == "commit":
         con.execute("COMMIT")
     print("holding", flush=True)
-    time.sleep(float(sys.argv[2]))
+    time.sleep(float(sys.argv[1]))
 """
 
 
-def hold_store(db: Path, seconds: float, *, commit: bool = True) -> subprocess.Popen[str]:
-    """A process holding the store at `db` (its own process group, so it can be killed whole)."""
+def hold_store(seconds: float, *, commit: bool = True) -> subprocess.Popen[str]:
+    """A process holding the store of the environment's settings for writing northwind (its own process
+    group, so it can be killed whole)."""
     process = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(db), str(seconds), "commit" if commit else "open"],
+        [sys.executable, "-c", HOLD, str(seconds), "commit" if commit else "open"],
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,
