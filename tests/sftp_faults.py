@@ -3,7 +3,7 @@ faults, and OpenSSH's sshd sessions stopped or killed with signals.
 
 `Faults` is shared between a test and the server's thread: operations on paths containing
 `stall_in` (reads only from `stall_from` bytes on) block until `released` is set, like a server that
-stops answering; `stalled` tells the test that one did. `on_first_read` runs once, before the
+stops answering; `stalled` tells the test that one did (with `stall_once`, only the first does). `on_first_read` runs once, before the
 first read from `change_from` bytes on of a path containing `change_in` (a client rewriting a file
 while it is copied).
 """
@@ -33,6 +33,7 @@ class Faults:
 
     stall_in: str | None = None
     stall_from: int = 0
+    stall_once: bool = False  # only the first operation that matches stalls (a retry gets through)
     released: threading.Event = field(default_factory=threading.Event)
     stalled: threading.Event = field(default_factory=threading.Event)
     change_in: str | None = None
@@ -43,6 +44,8 @@ class Faults:
         """Block (without blocking the server's loop) while the path is to stall and not released."""
         text = os.fsdecode(path)
         if self.stall_in is not None and self.stall_in in text and offset >= self.stall_from:
+            if self.stall_once:
+                self.stall_in = None
             self.stalled.set()
             await asyncio.get_running_loop().run_in_executor(None, self.released.wait)
 

@@ -72,6 +72,26 @@ def test_a_stall_mid_copy_leaves_no_partial_file_and_the_next_pass_copies_it_who
     assert (Path(settings.staging_url) / "contoso" / "b-large.csv").read_bytes() == large.read_bytes()
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_the_flow_gives_up_on_a_stalled_client_goes_on_and_its_retry_takes_the_file(
+    prefect_harness: None, faulty_target: SftpTarget, faults: Faults
+) -> None:
+    from prefect.states import State
+
+    from flows.hourly_sync import hourly_sync
+
+    for contract in CONTRACTS.values():
+        put(faulty_target.client_dir(contract.directory), f"{contract.id}.csv")
+    faults.stall_in, faults.stall_once = f"/{CONTRACTS['contoso'].directory}", True
+    state = cast("State[Any]", hourly_sync(return_state=True))
+    assert state.is_completed(), state.message
+    assert faults.stalled.is_set()
+    assert all(counts["staged"] == 1 for counts in state.result()["clients"].values())
+    runs = asyncio.run(_task_run_counts(state.state_details.flow_run_id))
+    assert runs["sync-contoso"] == 2 and runs["sync-northwind"] == runs["sync-fabrikam"] == 1, runs
+
+
 def _stop_sessions_after_login(target: SftpTarget) -> tuple[sftp.Sftp, list[int], Any]:
     """A connection to sshd that has listed once (its SFTP channel open), whose session processes are then
     SIGSTOPped: the server stops answering."""
@@ -100,6 +120,23 @@ def test_sshd_stopped_mid_sync_times_out(openssh_target: SftpTarget, monkeypatch
         context.__exit__(None, None, None)
     assert files("contoso") == {} and staged(settings, "contoso") == set()
     assert run_sync("contoso").count("staged") == 1  # a new session: the next pass completes
+
+
+@pytest.mark.openssh
+@pytest.mark.timeout(60)
+def test_sshd_stopped_before_login_times_out(openssh_target: SftpTarget, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The listening sshd SIGSTOPped: the kernel accepts the connection, no SSH banner ever comes."""
+    monkeypatch.setenv("SFTP_IMPORT_SFTP_TIMEOUT_SECONDS", "1")
+    put(openssh_target.client_dir("contoso"), "contacts.csv")
+    main = int((openssh_target.server.host_key_file.parent / "sshd.pid").read_text())
+    os.kill(main, signal.SIGSTOP)
+    try:
+        with pytest.raises(sftp.SftpTimeout, match="did not complete the connection within 1 s") as raised:
+            run_sync("contoso")
+    finally:
+        os.kill(main, signal.SIGCONT)
+    assert fault_of(raised.value) is Fault.TRANSIENT
+    assert run_sync("contoso").count("staged") == 1
 
 
 @pytest.mark.openssh
