@@ -3,9 +3,9 @@ faults, and OpenSSH's sshd sessions stopped or killed with signals.
 
 `Faults` is shared between a test and the server's thread: operations on paths containing
 `stall_in` (reads only from `stall_from` bytes on) block until `released` is set, like a server that
-stops answering; `stalled` tells the test that one did (with `stall_once`, only the first does). `on_first_read` runs once, before the
-first read from `change_from` bytes on of a path containing `change_in` (a client rewriting a file
-while it is copied).
+stops answering; `stalled` tells the test that one did (with `stall_once`, only the first does).
+`on_first_read` runs once, before the first read from `change_from` bytes on of a path containing
+`change_in` (a client rewriting a file while it is copied).
 """
 
 from __future__ import annotations
