@@ -88,8 +88,9 @@ def write_known_hosts(path: Path, host: str, port: int, host_key_file: Path) -> 
     path.write_text(f"{target} {public}\n")
 
 
-class _SlowSFTPServer(asyncssh.SFTPServer):
-    """The chrooted SFTP server; `read_delay` slows every read (one at a time) to simulate a slow link."""
+class ChrootedSFTPServer(asyncssh.SFTPServer):
+    """The chrooted SFTP server; `read_delay` slows every read (one at a time) to simulate a slow link.
+    Tests subclass it to inject faults (`running_server(..., server_class=…)`)."""
 
     read_delay = 0.0
 
@@ -131,14 +132,19 @@ class _Auth(asyncssh.SSHServer):
 
 
 async def _start(
-    root: Path, state_dir: Path, port: int, password: str | None, read_delay: float
+    root: Path,
+    state_dir: Path,
+    port: int,
+    password: str | None,
+    read_delay: float,
+    server_class: type[ChrootedSFTPServer] = ChrootedSFTPServer,
 ) -> tuple[asyncssh.SSHAcceptor, ServerInfo]:
     host_key, client_key_file = prepare_keys(state_dir)
     client_key = asyncssh.read_private_key(str(client_key_file))
     root = root.resolve()
 
     def sftp_factory(chan: asyncssh.SSHServerChannel) -> asyncssh.SFTPServer:
-        server = _SlowSFTPServer(chan, chroot=str(root).encode())
+        server = server_class(chan, chroot=str(root).encode())
         server.read_delay = read_delay
         return server
 
@@ -159,7 +165,13 @@ async def _start(
 
 @contextmanager
 def running_server(
-    root: Path, state_dir: Path, *, port: int = 0, password: str | None = None, read_delay: float = 0.0
+    root: Path,
+    state_dir: Path,
+    *,
+    port: int = 0,
+    password: str | None = None,
+    read_delay: float = 0.0,
+    server_class: type[ChrootedSFTPServer] = ChrootedSFTPServer,
 ) -> Iterator[ServerInfo]:
     """Run the server on its own asyncio loop in a thread until the block ends; port 0 picks a free port."""
     loop = asyncio.new_event_loop()
@@ -167,7 +179,7 @@ def running_server(
     thread.start()
     try:
         acceptor, info = asyncio.run_coroutine_threadsafe(
-            _start(root, state_dir, port, password, read_delay), loop
+            _start(root, state_dir, port, password, read_delay, server_class), loop
         ).result(timeout=30)
         try:
             yield info

@@ -34,6 +34,7 @@ HOST = "127.0.0.1"
 DEFAULT_PORT = 4200
 START_SECONDS = 180.0  # a busy 2-core machine can take a minute or more to bring the server up
 STOP_SECONDS = 30.0  # SIGTERM, then SIGKILL after this long
+API_ANSWER_SECONDS = 10.0  # a busy server's health check; a server that is down refuses at once
 # settings of the server and of every process that uses it (telemetry off: it errs at start-up here)
 QUIET = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 
@@ -237,22 +238,29 @@ def watched_here() -> Iterator[None]:
         yield
 
 
-def _api_url_set() -> bool:
-    """PREFECT_API_URL is set, in the environment or (prefect already imported) in Prefect's settings."""
+def _api_url() -> str | None:
+    """PREFECT_API_URL, from the environment or (prefect already imported) from Prefect's settings."""
     if os.environ.get("PREFECT_API_URL"):
-        return True
+        return os.environ["PREFECT_API_URL"]
     if "prefect.settings" in sys.modules:
         from prefect.settings import PREFECT_API_URL
 
-        return bool(PREFECT_API_URL.value())
-    return False
+        return PREFECT_API_URL.value() or None
+    return None
 
 
 def use_server(home: Path, port: int | None = None, database_url: str | None = None) -> Server | None:
-    """Point this process's Prefect at its API before prefect is imported: PREFECT_API_URL when set,
-    else the home's resident server, started when it is not running and left running (the next
-    command is fast, and the UI shows every run). Returns the server when it was started now."""
-    if _api_url_set():
+    """Point this process's Prefect at its API before prefect is imported: PREFECT_API_URL when set
+    (ServerError when it does not answer: no run is started, so nothing is half done), else the home's
+    resident server, started when it is not running and left running (the next command is fast, and the
+    UI shows every run). Returns the server when it was started now."""
+    url = _api_url()
+    if url is not None:
+        if not healthy(url.rstrip("/"), timeout=API_ANSWER_SECONDS):
+            raise ServerError(
+                f"the Prefect API at {url} (PREFECT_API_URL) does not answer, so nothing was run: start that "
+                "server, or unset PREFECT_API_URL to use this home's resident server (`sftp-import server start`)"
+            )
         return None
     server, started = start(home, port=port, database_url=database_url)
     os.environ.update(client_env(home, server.url))

@@ -182,6 +182,23 @@ def cmd_deletions(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_erase(args: argparse.Namespace, settings: Settings) -> int:
+    """Erase one person from a client's data (GDPR art. 17); the address is neither printed nor stored."""
+    from tasks import erasure
+
+    contract = _contracts(settings, args.client)[args.client]
+    try:
+        done = erasure.erase(settings, contract, args.email, args.by or erasure.operator(), datetime.now(UTC))
+    except ValueError as exc:
+        raise SystemExit(f"erase: {exc}") from None
+    files = [f"{name} rewritten" for name in done.rewritten] + [f"{name} deleted" for name in done.deleted]
+    print(
+        f"{contract.id}: erased {done.contacts} contact(s), {done.row_errors} row error(s), "
+        f"{len(files)} staged file(s){': ' + ', '.join(files) if files else ''}; logged"
+    )
+    return 0
+
+
 def cmd_errors(args: argparse.Namespace, settings: Settings) -> int:
     from tasks import export, store
     from tasks.errors import where
@@ -314,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
     errors.add_argument("--client", required=True)
     errors.add_argument("--file", required=True)
     errors.add_argument("--format", choices=("text", "csv"), default="text")
+
+    erase = add("erase", cmd_erase, "erase one person from a client's contacts, row errors and staged files (GDPR)")
+    erase.add_argument("--client", required=True)
+    erase.add_argument("--email", required=True, help="the person's address (compared trimmed, case-insensitively)")
+    erase.add_argument("--by", help="who asks, for the log (default: user@host)")
 
     prefect_server = add(
         "server", cmd_server, "the resident local Prefect server of this home (used when PREFECT_API_URL is unset)"

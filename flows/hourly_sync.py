@@ -12,6 +12,8 @@ One pass opens the store for writing (and takes its writer lock) once, however m
 The per-client task also checks each file it stages (the pickup check) and writes the client's
 `samples/` folder when its contract changed since it was last written.
 
+Before step 2 one login checks the SFTP settings: a refused login or host key fails the whole pass with
+one message and no client task (no burst of refused logins); a server down is retried there first.
 A client's failure (SFTP or its ledger write) is reported in the flow's result and never stops the
 other clients; the flow ends Failed only when a client failed, after all clients ran. A client
 whose task failed writes nothing: what it had copied is staged without a row and copied again by
@@ -63,14 +65,24 @@ def read_ledger_task(res: Resources, clients: list[str]) -> PassState:
         )
 
 
-@task(
-    name="sync-client",
-    task_run_name="sync-{contract.id}",
-    retries=3,
-    retry_delay_seconds=[2.0, 10.0, 30.0],
-    retry_condition_fn=retry_if_transient,
-    cache_policy=NO_CACHE,  # a sync must always look at the server
-)
+# a dropped connection, a stalled server or a server restarting: retried with backoff; a refused login never
+SFTP_RETRIES: dict[str, Any] = {
+    "retries": 3,
+    "retry_delay_seconds": [2.0, 10.0, 30.0],
+    "retry_condition_fn": retry_if_transient,
+    "cache_policy": NO_CACHE,  # a sync must always look at the server
+}
+
+
+@task(name="check-sftp", task_run_name="check-sftp", **SFTP_RETRIES)
+def check_sftp_task(res: Resources) -> None:
+    """Log in once before the clients' tasks: a refused login or an unknown host key fails the pass with
+    one message, instead of once per client with a burst of refused logins at the server."""
+    with sftp.connect(res.settings.sftp):
+        pass
+
+
+@task(name="sync-client", task_run_name="sync-{contract.id}", **SFTP_RETRIES)
 def sync_client_task(
     res: Resources, contract: Contract, ledger: store.ClientLedger, samples: str | None
 ) -> sync.ClientSyncResult:
@@ -131,6 +143,7 @@ def hourly_sync(client: str | None = None) -> Any:
     tag_run("sync", client)
     res = from_environment()
     contracts = res.contracts if client is None else {client: res.contract(client)}
+    check_sftp_task(res)
     state = read_ledger_task(res, sorted(contracts))
     # quote(): Prefect neither walks nor tracks these big arguments; the task gets the object itself
     futures = {

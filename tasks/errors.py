@@ -23,6 +23,7 @@ class RejectCode(StrEnum):
     ARCHIVE = "archive"  # a .gz/.zip that is not one, or a zip not holding exactly one file at its top level
     DECRYPT = "decrypt"  # a PGP file the platform's key cannot decrypt (another key, a password, damaged)
     SIGNATURE = "signature"  # the contract's key requires a valid signature: missing, bad or another key's
+    ERASED = "erased"  # its staged copy held a person erased on request (GDPR art. 17) before its import
 
 
 class Fault(StrEnum):

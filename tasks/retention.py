@@ -143,7 +143,7 @@ def _delete(sftp: Sftp, contract: Contract, deletion: Deletion) -> bool:
         if deletion.location == "sftp":
             sftp.remove(contract.directory, deletion.name)
         elif deletion.location == "results":
-            sftp.fs.rm_file(deletion.path)
+            sftp.remove_path(deletion.path)
         else:
             staging, local = fsspec.core.url_to_fs(deletion.path)
             staging.rm_file(local)
@@ -189,4 +189,4 @@ def purge_client(
 
 def _still_there(sftp: Sftp, deletion: Deletion) -> bool:
     """Whether a planned deletion's file exists (a killed purge may have deleted it already)."""
-    return _staged_exists(deletion.path) if deletion.location == "staging" else bool(sftp.fs.exists(deletion.path))
+    return _staged_exists(deletion.path) if deletion.location == "staging" else sftp.exists(deletion.path)

@@ -17,6 +17,15 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def _seconds(name: str, default: float) -> float:
+    """A positive number of seconds."""
+    raw = os.environ.get(name)
+    value = float(raw) if raw not in (None, "") else default
+    if not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, not {raw}")
+    return value
+
+
 def _share(name: str, default: float) -> float:
     """A share between 0 and 1 (0.1 = 10 %)."""
     raw = os.environ.get(name)
@@ -37,6 +46,7 @@ class SftpSettings:
     key_file: str | None
     known_hosts: str | None
     root: str
+    timeout_seconds: float  # the bound on connecting and on each operation: a stalled server fails, never hangs
 
     def __repr__(self) -> str:  # never print the password
         return f"SftpSettings(host={self.host!r}, port={self.port}, username={self.username!r}, root={self.root!r})"
@@ -90,6 +100,7 @@ def load_settings() -> Settings:
             key_file=env.get("SFTP_IMPORT_SFTP_KEY_FILE") or None,
             known_hosts=env.get("SFTP_IMPORT_SFTP_KNOWN_HOSTS") or None,
             root=env.get("SFTP_IMPORT_SFTP_ROOT", "/"),
+            timeout_seconds=_seconds("SFTP_IMPORT_SFTP_TIMEOUT_SECONDS", 30.0),
         ),
         settle_seconds=_int("SFTP_IMPORT_SETTLE_SECONDS", 120),
         retention_days=_int("SFTP_IMPORT_RETENTION_DAYS", 35),

@@ -5,7 +5,10 @@ Only transport lives here; what to copy is decided by `tasks.sync`. Rules kept h
 - a listing keeps regular files directly in the folder (the server reports lstat attributes, so
   symlinks, folders and special files are dropped, never followed);
 - a copy lands under a temporary name, is checked (size, sha256 while streaming, remote file
-  unchanged), and only then renamed to its final name: a crash never leaves a half file there.
+  unchanged), and only then renamed to its final name: a crash never leaves a half file there;
+- every operation (connecting, a listing, one read, a rename) is bounded by the timeout setting, so a
+  server that stops answering fails the client's sync (`SftpTimeout`, retried) instead of hanging it;
+  a refused login is `LoginRefused`, a configuration fault that no retry repeats.
 """
 
 from __future__ import annotations
@@ -18,15 +21,16 @@ import os
 import posixpath
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncssh
 import fsspec
 from fsspec.asyn import sync
+from fsspec.exceptions import FSTimeoutError
 from fsspec.spec import AbstractFileSystem
 from sshfs import SSHFileSystem
 
@@ -37,7 +41,9 @@ log = logging.getLogger(__name__)
 
 TMP_DIR = ".incoming"  # under the staging root; temporary copies, never read by the import
 STALE_TMP = timedelta(hours=6)  # leftovers of a crashed copy older than this are removed
-CHUNK = 1 << 20
+CHUNK = 1 << 20  # one read: asyncssh pipelines it in the server's block size
+
+T = TypeVar("T")
 
 
 class SftpConfigError(ConfigurationError):
@@ -46,6 +52,22 @@ class SftpConfigError(ConfigurationError):
 
 class HostKeyRejected(ConfigurationError):
     """The server's host key is unknown or does not match known_hosts: nothing is copied."""
+
+
+class LoginRefused(ConfigurationError):
+    """The server refused the platform's login (user, key or password): ops fix the settings, a retry fails the same."""
+
+
+class SftpTimeout(TimeoutError):
+    """The server did not answer one operation within the timeout (a stall): transient, retried later."""
+
+
+@dataclass(frozen=True)
+class _Remote:
+    """A remote file open for reading: its path (for messages) and asyncssh's handle."""
+
+    path: str
+    handle: Any
 
 
 @dataclass(frozen=True)
@@ -76,9 +98,12 @@ def _remote_file(name: str, attrs: Any) -> RemoteFile | None:
 class Sftp:
     """One SFTP connection to the clients' server; paths are client folders under the root."""
 
-    def __init__(self, fs: SSHFileSystem, root: str) -> None:
+    def __init__(self, fs: SSHFileSystem, root: str, server: str, timeout: float) -> None:
         self.fs = fs
         self.root = root
+        self.server = server  # host:port, for messages
+        self.timeout = timeout
+        self.stalled = False  # an operation timed out: the connection is not closed politely
 
     def path(self, directory: str, name: str | None = None) -> str:
         """The remote path of a client folder, or of a file in it."""
@@ -89,7 +114,7 @@ class Sftp:
         """The regular files directly in a client's folder; FileNotFoundError if the folder is missing."""
         folder = self.path(directory)
         try:
-            entries = self.fs.ls(folder, detail=True)
+            entries = self._call("listing", folder, self.fs._ls, folder, detail=True)
         except FileNotFoundError:
             raise FileNotFoundError(errno.ENOENT, "client folder not found on the SFTP server", folder) from None
         files = []
@@ -109,45 +134,69 @@ class Sftp:
                 return await channel.lstat(self.path(directory, name))
 
         try:
-            attrs = sync(self.fs.loop, _lstat)
+            attrs = self._call("checking", self.path(directory, name), _lstat)
         except asyncssh.SFTPNoSuchFile:
             return None
         return _remote_file(name, attrs)
 
     def copy_to_staging(self, directory: str, file: RemoteFile, staging_url: str, client: str) -> Copied | None:
-        """Copy a file to `<staging>/<client>/<name>` via a temporary name; None if it changed meanwhile.
+        """Copy a file to `<staging>/<client>/<name>` via a temporary name; None if it changed or went meanwhile.
 
         The copy is renamed into place only when the bytes read equal the listed size and the remote
-        file still has the listed size and mtime; otherwise the temporary copy is discarded. An
-        earlier staged file of the same name (a crash before its ledger row) is replaced."""
+        file still has the listed size and mtime; otherwise the temporary copy is discarded, as it is
+        on any error (a dropped or stalled connection, a full disk). An earlier staged file of the
+        same name (a crash before its ledger row) is replaced."""
         staging, base = fsspec.core.url_to_fs(staging_url)
         tmp_dir = posixpath.join(base, TMP_DIR, client)
         final_dir = posixpath.join(base, client)
         staging.makedirs(tmp_dir, exist_ok=True)
         staging.makedirs(final_dir, exist_ok=True)
         tmp = posixpath.join(tmp_dir, f"{uuid.uuid4().hex}.part")
-        digest, size = hashlib.sha256(), 0
+        remote = self._open(self.path(directory, file.name))
+        if remote is None:  # deleted between the listing and the copy
+            return None
         try:
-            with self.fs.open(self.path(directory, file.name), "rb") as remote, staging.open(tmp, "wb") as local:
-                block = remote.blocksize or CHUNK
-                while size < file.size:  # the listed size; a file that grew is caught by the lstat below
-                    chunk = remote.read(min(block, file.size - size))
-                    if not chunk:
-                        break
-                    digest.update(chunk)
-                    local.write(chunk)
-                    size += len(chunk)
+            with staging.open(tmp, "wb") as local:
+                size, sha256 = self._read_into(remote, file.size, local)
                 _sync_to_disk(local)
             if size != file.size or self.lstat(directory, file.name) != file:
                 staging.rm_file(tmp)
                 return None
-            final = posixpath.join(final_dir, file.name)
-            staging.mv(tmp, final)
+            staging.mv(tmp, posixpath.join(final_dir, file.name))
         except BaseException:
             with contextlib.suppress(Exception):
                 staging.rm_file(tmp)
             raise
-        return Copied(_staged_url(staging_url, client, file.name), size, digest.hexdigest())
+        finally:
+            with contextlib.suppress(Exception):
+                self._call("closing", remote.path, remote.handle.close)
+        return Copied(_staged_url(staging_url, client, file.name), size, sha256)
+
+    def _open(self, path: str) -> _Remote | None:
+        """The remote file open for reading; None when it does not exist (any more)."""
+
+        async def _open_file() -> Any:
+            async with self.fs._pool.get() as channel:
+                return await channel.open(path, "rb")
+
+        try:
+            return _Remote(path, self._call("opening", path, _open_file))
+        except asyncssh.SFTPNoSuchFile:
+            return None
+
+    def _read_into(self, remote: _Remote, listed_size: int, local: Any) -> tuple[int, str]:
+        """Up to the listed size of the remote file into `local`, a bounded read at a time: (bytes, sha256).
+
+        A file that grew is caught by the caller's lstat; one that shrank ends early."""
+        digest, size = hashlib.sha256(), 0
+        while size < listed_size:
+            chunk = self._call("reading", remote.path, remote.handle.read, min(CHUNK, listed_size - size), size)
+            if not chunk:
+                break
+            digest.update(chunk)
+            local.write(chunk)
+            size += len(chunk)
+        return size, digest.hexdigest()
 
     def write_atomic(self, directory: str, name: str, data: bytes) -> None:
         """Write `name` (a path in the client's folder, e.g. `results/a.csv.json`) so no reader sees part of it.
@@ -181,21 +230,48 @@ class Sftp:
                         await channel.remove(tmp)
                     raise
 
-        sync(self.fs.loop, _write)
+        self._call("writing", final, _write)
 
     def remove(self, directory: str, name: str) -> None:
         """Delete one file from a client's folder (retention); FileNotFoundError if it is gone."""
-        self.fs.rm_file(self.path(directory, name))
+        self.remove_path(self.path(directory, name))
+
+    def remove_path(self, path: str) -> None:
+        """Delete one remote file by its full path; FileNotFoundError if it is gone."""
+        self._call("deleting", path, self.fs._rm_file, path)
+
+    def exists(self, path: str) -> bool:
+        """Whether a remote path exists."""
+        return bool(self._call("checking", path, self.fs._exists, path))
+
+    def _call(self, doing: str, path: str, func: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """Run one SFTP operation on the connection's loop, bounded by the timeout: a stalled server
+        raises SftpTimeout (transient: the task retries it) instead of hanging the sync."""
+        try:
+            return sync(self.fs.loop, func, *args, timeout=self.timeout, **kwargs)
+        except ValueError as exc:  # sshfs's word for a connection it can no longer open a channel on
+            if "SFTP connections" not in str(exc):
+                raise
+            raise ConnectionError(f"the SFTP server {self.server} dropped the connection while {doing} {path}") from exc
+        except FSTimeoutError:
+            self.stalled = True
+            raise SftpTimeout(
+                f"the SFTP server {self.server} did not answer within {self.timeout:g} s while {doing} {path} "
+                "(SFTP_IMPORT_SFTP_TIMEOUT_SECONDS)"
+            ) from None
 
     def close(self) -> None:
         """Close the SSH connection now rather than at garbage collection."""
 
         async def _close() -> None:
-            await self.fs._pool.close()
+            if self.stalled:  # it would not answer a polite close either: drop the connection
+                self.fs._client.abort()
+            else:
+                await self.fs._pool.close()
             await self.fs._stack.aclose()
 
         with contextlib.suppress(Exception):
-            sync(self.fs.loop, _close, timeout=10)
+            sync(self.fs.loop, _close, timeout=self.timeout)
 
 
 def _sync_to_disk(handle: Any) -> None:
@@ -253,7 +329,8 @@ def _connect_args(settings: SftpSettings) -> dict[str, Any]:
         "client_keys": [settings.key_file] if settings.key_file else None,
         "agent_path": None,
         "config": [],
-        "connect_timeout": 30,
+        "connect_timeout": settings.timeout_seconds,
+        "login_timeout": settings.timeout_seconds,
     }
 
 
@@ -261,14 +338,29 @@ def _connect_args(settings: SftpSettings) -> dict[str, Any]:
 def connect(settings: SftpSettings) -> Iterator[Sftp]:
     """An SFTP connection for the block, host key verified; HostKeyRejected when it does not match."""
     try:
-        fs = SSHFileSystem(settings.host, skip_instance_cache=True, **_connect_args(settings))
+        fs = SSHFileSystem(
+            settings.host, skip_instance_cache=True, timeout=settings.timeout_seconds, **_connect_args(settings)
+        )
     except asyncssh.HostKeyNotVerifiable as exc:
         raise HostKeyRejected(
             f"host key of {settings.host}:{settings.port} is not the one in {settings.known_hosts}: "
             f"refusing to connect ({exc.reason})"
         ) from None
+    except (asyncssh.PermissionDenied, PermissionError) as exc:  # sshfs re-raises the first as the second
+        if not isinstance(exc, asyncssh.PermissionDenied) and not isinstance(exc.__cause__, asyncssh.PermissionDenied):
+            raise  # a local file we may not read, not the server's refusal
+        credential = f"the key {settings.key_file}" if settings.key_file else "the password SFTP_IMPORT_SFTP_PASSWORD"
+        raise LoginRefused(
+            f"the SFTP server {settings.host}:{settings.port} refused the login of user {settings.username!r} with "
+            f"{credential}: check SFTP_IMPORT_SFTP_USERNAME and the credential (not retried: a retry fails the same)"
+        ) from None
+    except (TimeoutError, FSTimeoutError):
+        raise SftpTimeout(
+            f"the SFTP server {settings.host}:{settings.port} did not complete the connection within "
+            f"{settings.timeout_seconds:g} s (SFTP_IMPORT_SFTP_TIMEOUT_SECONDS)"
+        ) from None
     log.info("connected to %s:%s as %s", settings.host, settings.port, settings.username)
-    connection = Sftp(fs, settings.root)
+    connection = Sftp(fs, settings.root, f"{settings.host}:{settings.port}", settings.timeout_seconds)
     try:
         yield connection
     finally:

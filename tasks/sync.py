@@ -297,8 +297,9 @@ def _copy_all(
         done = sftp.copy_to_staging(contract.directory, file, settings.staging_url, contract.id)
         if done is None:
             current = sftp.lstat(contract.directory, file.name)
-            if current is None:  # deleted or replaced by a link/folder during the copy
+            if current is None:  # deleted (or replaced by a link/folder) since the listing: the others go on
                 result.changes.append(ForgetWaiting((file.name,)))
+                result.files.append(ListedFile(file.name, "skipped", "deleted from the folder before it was copied"))
             else:
                 result.changes.append(Waiting(current.name, current.size, current.mtime))
                 result.files.append(ListedFile(file.name, "waiting", "changed while being copied"))

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from deployments.postgres import Cluster
     from tasks.store import Store
 
-pytest_plugins = ["tests.sftp_fixtures"]
+pytest_plugins = ["tests.sftp_fixtures", "tests.sftp_faults"]
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 

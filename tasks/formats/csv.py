@@ -94,3 +94,17 @@ def write(contract: Contract, records: list[Record], encoding: str) -> bytes:
     writer.writerow([f.name for f in contract.fields])
     writer.writerows([to_text(f, r.get(f.id)) for f in contract.fields] for r in records)
     return out.getvalue().encode(encoding)
+
+
+def without_records(text: str, delimiter: str, starts: set[int]) -> str:
+    """The CSV text without the records starting on those lines (as `read` numbers them), every other
+    character kept as it was: the erasure's rewrite of a staged file."""
+    lines = list(io.StringIO(text, newline=""))  # physical lines, endings kept, split as csv counts them
+    reader = csv.reader(iter(lines), delimiter=delimiter)
+    kept: list[str] = []
+    last_line = 0
+    for _ in reader:
+        start, last_line = last_line + 1, reader.line_num
+        if start not in starts:
+            kept.extend(lines[start - 1 : last_line])
+    return "".join(kept)

@@ -9,6 +9,7 @@ Tables (layout: `schema.py`, numbered migrations)
 - row_errors (`row_errors.py`): every rejected row value (line, field, message) of an imported file.
 - runs (`runs.py`): one row per import run (daily, backfill) with its state and totals.
 - deletions (`retention.py`): retention's intent and log.
+- erasures (`erasure.py`): people erased from a client's data (who, when, how much; never the address).
 - results, samples (`results.py`): the client folder's result documents due and samples written.
 
 Two backends, chosen by `SFTP_IMPORT_STORE_URL` (`store_at`), run the same SQL (`sql.py` spells
@@ -27,6 +28,17 @@ from tasks.store.contacts import (
     ensure_contacts_table,
     read_contacts,
     upsert_contacts,
+)
+from tasks.store.erasure import (
+    compact_duckdb,
+    erasable_files,
+    erase_contact,
+    erase_row_errors,
+    erasure_log,
+    record_erasure,
+    record_rewritten,
+    reject_erased,
+    vacuum_erased,
 )
 from tasks.store.ledger import (
     IMPORT_STATS,
@@ -87,10 +99,15 @@ __all__ = [
     "clients_with_pending_results",
     "close_crashed_runs",
     "close_store",
+    "compact_duckdb",
     "contact_columns",
     "contacts_table",
     "deletion_log",
     "ensure_contacts_table",
+    "erasable_files",
+    "erase_contact",
+    "erase_row_errors",
+    "erasure_log",
     "file_errors",
     "file_status",
     "file_status_and_hash",
@@ -108,15 +125,18 @@ __all__ = [
     "plan_deletions",
     "read_contacts",
     "record_arrivals",
+    "record_erasure",
     "record_failed_runs",
     "record_file_result",
     "record_ignored",
     "record_purge",
     "record_results_written",
+    "record_rewritten",
     "record_row_errors",
     "record_run",
     "record_samples",
     "record_waiting",
+    "reject_erased",
     "result_files",
     "row_errors_of",
     "samples_digests",
@@ -126,4 +146,5 @@ __all__ = [
     "sync_ledgers",
     "transaction",
     "upsert_contacts",
+    "vacuum_erased",
 ]

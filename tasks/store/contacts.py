@@ -163,8 +163,7 @@ def _load_incoming(con: Any, columns: dict[str, str], lists: list[list[Any]]) ->
     if dialect_of(con) is Dialect.POSTGRES:
         con.execute(f"CREATE TEMP TABLE _incoming ({', '.join(f'{c} {kind}' for c, kind in columns.items())})")
         con.copy_rows("_incoming", list(columns), zip(*lists, strict=True))
-        con.execute("ANALYZE _incoming")  # the planner's row estimate: look stored contacts up by the key
-        return
+        return  # no ANALYZE: statistics would copy contacts' values into pg_statistic
     unnested = ", ".join(f"unnest(?::{kind}[]) AS {c}" for c, kind in columns.items())
     con.execute(f"CREATE OR REPLACE TEMP TABLE _incoming AS SELECT {unnested}", lists)
 

@@ -104,6 +104,10 @@ MIGRATIONS: tuple[str, ...] = (
     "CREATE TABLE results (client VARCHAR NOT NULL, name VARCHAR NOT NULL, version INTEGER NOT NULL, "
     "changed_at TIMESTAMPTZ NOT NULL, written_version INTEGER, written_at TIMESTAMPTZ, PRIMARY KEY (client, name));"
     "CREATE TABLE samples (client VARCHAR PRIMARY KEY, digest VARCHAR NOT NULL, written_at TIMESTAMPTZ NOT NULL)",
+    # 6: the erasure log (GDPR art. 17): who erased one person from a client's data, when, how much; no address
+    "CREATE TABLE erasures (client VARCHAR NOT NULL, erased_by VARCHAR NOT NULL, erased_at TIMESTAMPTZ NOT NULL, "
+    "contacts INTEGER NOT NULL, row_errors INTEGER NOT NULL, files_rewritten INTEGER NOT NULL, "
+    "files_deleted INTEGER NOT NULL)",
 )
 LATEST = len(MIGRATIONS)
 
