@@ -6,16 +6,25 @@ that many process workers, every shard triggered through the API, and the wall t
 are done. Prints total seconds, seconds per client, files and contacts imported (counted in the
 store), task runs left Pending, and the orchestration cost per client: wall time less the
 in-process work the ledger recorded (read + validate + upsert seconds of each file).
-Run: `.venv/bin/python -m bench.bench_peak [--clients 1000] [--rows 5000] [--workers 1 2]`.
+
+`--store duckdb` (the embedded default): one home, its DuckDB file and SQLite Prefect server, the
+workers on one machine. `--store postgresql`: the scale-out mode on a PostgreSQL cluster of its own
+(Debian's binaries): the Prefect server and the store on PostgreSQL, a shared staging folder, and
+each worker a "machine" of its own (its own SFTP_IMPORT_HOME; nothing shared but the server, the
+store and the staging).
+Run: `.venv/bin/python -m bench.bench_peak [--clients 1000] [--rows 5000] [--workers 1 3] [--store postgresql]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +35,7 @@ import yaml
 
 from deployments import local
 from deployments.generate import REPO
+from deployments.postgres import create_database, postgres_cluster
 from schemas.contract import Contract, load_contracts
 from schemas.samples import write_rows
 from tasks import store
@@ -63,22 +73,22 @@ def csv_bytes(contract: Contract, rows: int) -> bytes:
     return write_rows(contract, records, "csv")
 
 
-def stage(home: Path, contracts: dict[str, Contract], data: bytes) -> None:
-    """A fresh store and staging: each client's copy of the file, staged an hour before its cut-off."""
-    shutil.rmtree(home, ignore_errors=True)
+def stage(target: store.Store, staging: Path, contracts: dict[str, Contract], data: bytes) -> None:
+    """Each client's copy of the file in a fresh staging folder and (empty) store, staged a day before its cut-off."""
+    shutil.rmtree(staging, ignore_errors=True)
     received = datetime.now(UTC) - timedelta(days=1)
-    with store.open_store(home / "store.duckdb") as con, store.transaction(con):
+    with target.write() as con, store.transaction(con):
         for client in contracts:
-            path = home / "staging" / client / "contacts.csv"
+            path = staging / client / "contacts.csv"
             path.parent.mkdir(parents=True)
             path.write_bytes(data)
             arrival = {"name": "contacts.csv", "status": "staged", "size": len(data), "mtime": received}
             store.record_arrivals(con, client, received, [arrival | {"staged_path": str(path)}])
 
 
-def run_slots(api: str, env: dict[str, str], logs: Path, workers: int) -> tuple[float, int]:
-    """Start `workers` process workers, trigger every import-slot deployment, wait; the wall seconds
-    and the number of task runs of those flow runs left Pending."""
+def run_slots(api: str, envs: list[dict[str, str]], logs: Path) -> tuple[float, int]:
+    """Start a process worker per environment, trigger every import-slot deployment, wait; the wall
+    seconds and the number of task runs of those flow runs left Pending."""
     with httpx.Client(base_url=api, timeout=60) as http:
         body = {"flows": {"name": {"any_": ["import-slot"]}}}
         deployments = http.post("/deployments/filter", json=body).json()
@@ -89,7 +99,10 @@ def run_slots(api: str, env: dict[str, str], logs: Path, workers: int) -> tuple[
             if response.is_error:
                 raise RuntimeError(f"{deployment['name']}: {response.status_code} {response.text[:500]}")
             runs.append(response.json()["id"])
-        processes = [local.start_worker(env, logs / f"worker-{workers}-{n}.log") for n in range(workers)]
+        processes = [
+            local.start_worker(env, logs / f"worker-{len(envs)}-{n}.log", name=f"machine-{n + 1}")
+            for n, env in enumerate(envs)
+        ]
         try:
             while True:
                 found = http.post("/flow_runs/filter", json={"flow_runs": {"id": {"any_": runs}}}).json()
@@ -111,9 +124,9 @@ def run_slots(api: str, env: dict[str, str], logs: Path, workers: int) -> tuple[
     return elapsed, left_pending
 
 
-def imported_contacts(home: Path) -> tuple[int, int, float]:
+def imported_contacts(source: store.Store) -> tuple[int, int, float]:
     """(files imported, contacts imported, seconds of in-process work) according to the ledger."""
-    with store.open_store(home / "store.duckdb", read_only=True) as con:
+    with source.read() as con:
         row = con.execute(
             "SELECT count(*), COALESCE(sum(rows_imported), 0), COALESCE(sum(read_seconds + upsert_seconds), 0) "
             "FROM files WHERE status = 'imported'"
@@ -122,11 +135,43 @@ def imported_contacts(home: Path) -> tuple[int, int, float]:
     return int(files), int(contacts), float(work)
 
 
+@contextmanager
+def platform(root: Path, kind: str, env: dict[str, str]) -> Iterator[tuple[str, dict[str, str], Callable[[], str]]]:
+    """The Prefect server (SQLite or PostgreSQL) and a way to get a fresh empty store's URL for each round:
+    (api url, env for its clients, fresh store)."""
+    if kind == "duckdb":
+        with local.prefect_server(root, env) as (api, child_env):
+
+            def fresh_duckdb() -> str:
+                (root / "home" / "store.duckdb").unlink(missing_ok=True)
+                return f"duckdb://{root / 'home' / 'store.duckdb'}"
+
+            yield api, child_env, fresh_duckdb
+        return
+    with postgres_cluster() as cluster:  # its own temp folder: the postgres user cannot enter `root`
+        rounds = itertools.count()
+
+        def fresh_postgresql() -> str:
+            return create_database(cluster, f"store{next(rounds)}")
+
+        with local.prefect_server(root, env, database_url=create_database(cluster, "prefect")) as (api, child_env):
+            yield api, child_env, fresh_postgresql
+
+
+def machine_envs(child_env: dict[str, str], root: Path, kind: str, workers: int, url: str) -> list[dict[str, str]]:
+    """Each worker's environment: the store and the shared staging; with PostgreSQL, a home of its own."""
+    shared = child_env | {"SFTP_IMPORT_STORE_URL": url, "SFTP_IMPORT_STAGING": str(root / "staging")}
+    if kind == "duckdb":
+        return [shared] * workers
+    return [shared | {"SFTP_IMPORT_HOME": str(root / f"machine-{n + 1}")} for n in range(workers)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1], help="worker counts, one round each")
+    parser.add_argument("--store", choices=("duckdb", "postgresql"), default="duckdb")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-peak-"))
     clients_dir, home = root / "clients", root / "home"
@@ -135,7 +180,8 @@ def main() -> None:
     data = csv_bytes(next(iter(contracts.values())), args.rows)
     env = dict(os.environ) | {"SFTP_IMPORT_CLIENTS_DIR": str(clients_dir), "SFTP_IMPORT_HOME": str(home)}
     print(f"{args.clients} clients at {IMPORT_TIME} {TIMEZONE}, one {args.rows:,}-row CSV each ({len(data):,} bytes)")
-    with local.prefect_server(root, env) as (api, child_env):
+    print(f"store and Prefect server: {args.store}")
+    with platform(root, args.store, env) as (api, child_env, fresh_store):
         python, prefect = str(local.BIN / "python"), str(local.BIN / "prefect")
         local.run_checked([python, "-m", "deployments.setup"], child_env)
         prefect_file = root / "prefect.yaml"
@@ -144,15 +190,17 @@ def main() -> None:
         local.run_checked([prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_file)], child_env)
         print(f"deployed in {time.monotonic() - started:.0f} s; logs in {root}")
         for workers in args.workers:
-            stage(home, contracts, data)
-            elapsed, pending = run_slots(api, child_env, root, workers)
-            files, contacts, work = imported_contacts(home)
+            url = fresh_store()
+            stage(store.store_at(url), root / "staging", contracts, data)
+            elapsed, pending = run_slots(api, machine_envs(child_env, root, args.store, workers, url), root)
+            files, contacts, work = imported_contacts(store.store_at(url))
             print(
                 f"{workers} worker(s): {elapsed:.0f} s for {args.clients} clients = {elapsed / args.clients:.2f} s "
                 f"per client; {files} files, {contacts:,} contacts imported; {pending} task run(s) left Pending; "
                 f"in-process work {work / args.clients:.2f} s per client, orchestration and waiting "
                 f"{(elapsed - work) / args.clients:.2f} s per client"
             )
+            store.close_store(url)
 
 
 if __name__ == "__main__":

@@ -35,9 +35,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def prefect_server(home: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, dict[str, str]]]:
-    """The resident server of `home` on a free port, stopped after; yields (api url, env for its clients)."""
-    running, _ = server.start(home, port=server.free_port(), ui=False)
+def prefect_server(
+    home: Path, env: dict[str, str] | None = None, database_url: str | None = None
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """The resident server of `home` on a free port (its state in `database_url`, PostgreSQL, when
+    given), stopped after; yields (api url, env for its clients)."""
+    running, _ = server.start(home, port=server.free_port(), ui=False, database_url=database_url)
     child_env = {k: v for k, v in (env or dict(os.environ)).items() if not k.startswith("PREFECT_")}
     child_env |= server.client_env(home, running.url) | {"SFTP_IMPORT_CODE_DIR": str(REPO)}  # prefect.yaml's pull step
     try:
@@ -46,9 +49,10 @@ def prefect_server(home: Path, env: dict[str, str] | None = None) -> Iterator[tu
         server.stop(home)
 
 
-def start_worker(env: dict[str, str], log: Path, limit: int = 2) -> subprocess.Popen[bytes]:
+def start_worker(env: dict[str, str], log: Path, limit: int = 2, name: str | None = None) -> subprocess.Popen[bytes]:
     """A process worker on the platform's pool running at most `limit` flow runs at a time."""
-    return start([str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--limit", str(limit)], env, log)
+    named = ["--name", name] if name else []
+    return start([str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--limit", str(limit), *named], env, log)
 
 
 def run_checked(args: list[str], env: dict[str, str], timeout: float = 600) -> str:

@@ -68,6 +68,8 @@ def start_cluster(folder: Path | None = None, *, durable: bool = True) -> Cluste
         owner = pwd.getpwnam("postgres")
         for path in (folder, *folder.rglob("*")):
             os.chown(path, owner.pw_uid, owner.pw_gid)
+        if subprocess.run(_as_owner(["test", "-w", str(folder)]), check=False).returncode != 0:
+            raise RuntimeError(f"the postgres user cannot reach {folder}: a folder above it is closed to others")
     data = folder / "data"
     if not (data / "PG_VERSION").exists():
         _run(
