@@ -158,6 +158,19 @@ def platform(root: Path, kind: str, env: dict[str, str]) -> Iterator[tuple[str, 
             yield api, child_env, fresh_postgresql
 
 
+def commits(url: str) -> dict[str, int]:
+    """Transactions committed so far per database of the store's PostgreSQL cluster (none for DuckDB)."""
+    if not url.startswith("postgresql://"):
+        return {}
+    import psycopg
+
+    with psycopg.connect(url) as con:
+        rows = con.execute(
+            "SELECT datname, xact_commit FROM pg_stat_database WHERE datname IN ('prefect', current_database())"
+        ).fetchall()
+    return {"prefect server" if name == "prefect" else "store": int(count) for name, count in rows}
+
+
 def machine_envs(child_env: dict[str, str], root: Path, kind: str, workers: int, url: str) -> list[dict[str, str]]:
     """Each worker's environment: the store and the shared staging; with PostgreSQL, a home of its own."""
     shared = child_env | {"SFTP_IMPORT_STORE_URL": url, "SFTP_IMPORT_STAGING": str(root / "staging")}
@@ -192,8 +205,12 @@ def main() -> None:
         for workers in args.workers:
             url = fresh_store()
             stage(store.store_at(url), root / "staging", contracts, data)
+            before = commits(url)
             elapsed, pending = run_slots(api, machine_envs(child_env, root, args.store, workers, url), root)
             files, contacts, work = imported_contacts(store.store_at(url))
+            for database, count in commits(url).items():
+                done = count - before[database]
+                print(f"  {database}: {done:,} commits, {done / args.clients:.1f} per client, {done / elapsed:.0f}/s")
             print(
                 f"{workers} worker(s): {elapsed:.0f} s for {args.clients} clients = {elapsed / args.clients:.2f} s "
                 f"per client; {files} files, {contacts:,} contacts imported; {pending} task run(s) left Pending; "
