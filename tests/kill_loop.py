@@ -17,7 +17,6 @@ compares (`tests.kill_state`).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
@@ -25,10 +24,11 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -191,15 +191,15 @@ class KillLoop:
 
     def keep(self, label: str) -> None:
         for part in (self.home, self.sftp_root):
-            shutil.copytree(part, self.work / "states" / label / part.name, symlinks=True, dirs_exist_ok=False)
+            shutil.copytree(part, self.work / "states" / label / part.name, symlinks=True)
         self.backend.keep(self.home, label)
 
     def restore(self, label: str) -> None:
         """Put a kept state back in place (the home in full; the SFTP root's contents, as the server serves it)."""
         shutil.rmtree(self.home, ignore_errors=True)
         shutil.copytree(self.work / "states" / label / "home", self.home, symlinks=True)
-        for entry in self.sftp_root.iterdir():
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        for client_folder in self.sftp_root.iterdir():
+            shutil.rmtree(client_folder)
         shutil.copytree(self.work / "states" / label / "sftp", self.sftp_root, symlinks=True, dirs_exist_ok=True)
         self.backend.restore(self.home, label)
 
@@ -234,7 +234,7 @@ class KillLoop:
         self.restore(START[op])
         pid = self.server.start(op, self.now, self.files)
         time.sleep(delay)
-        with contextlib.suppress(ProcessLookupError):  # it had ended: no kill point, but still checked
+        with suppress(ProcessLookupError):  # it had ended: no kill point, but still checked
             os.killpg(pid, signal.SIGKILL)
         killed = self.server.wait() == -signal.SIGKILL
         problems = []
@@ -317,12 +317,15 @@ class Summary:
         return f"{self.points} kill points, {self.iterations} iterations, {len(self.failures)} failures ({per_op})"
 
 
-def run_points(loop: KillLoop, points: int, seed: int) -> Summary:
-    """Kill the operations in turn until `points` kills landed (at most twice as many tries)."""
+def run_points(loop: KillLoop, points: int, seed: int, progress_every: int = 0) -> Summary:
+    """Kill the operations in turn until `points` kills landed (at most twice as many tries); with
+    `progress_every`, print the summary line every that many iterations."""
     summary = Summary()
     while summary.points < points and summary.iterations < 2 * points:
         op = OPS[summary.iterations % len(OPS)]
         summary.add(loop.kill_point(op, seed + summary.iterations))
+        if progress_every and summary.iterations % progress_every == 0:
+            print(summary.line(), flush=True)
     return summary
 
 
@@ -334,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay", type=float, help="the replayed kill point's delay in seconds")
     parser.add_argument("--work", type=Path, help="a new folder to work in (default: a temporary one, removed)")
     args = parser.parse_args(argv)
-    work = args.work or Path(os.environ.get("TMPDIR", "/tmp")) / f"kill-loop-{os.getpid()}"
+    work = args.work or Path(tempfile.mkdtemp(prefix="kill-loop-"))
     started = time.monotonic()
     try:
         with kill_loop(work, DuckdbFile()) as loop:
@@ -343,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.op:
                 summary.add(loop.kill_point(args.op, args.seed, args.delay))
             else:
-                summary = run_points(loop, args.points, args.seed)
+                summary = run_points(loop, args.points, args.seed, progress_every=50)
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -4,8 +4,9 @@ them but without Prefect, and the fork server that runs each in a fresh process 
 `python -m tests.kill_ops` reads one JSON request a line on stdin (`{"op", "now", "files", "log"}`),
 forks a child that runs the operation with the settings of its environment (SFTP_IMPORT_HOME, the
 SFTP_IMPORT_SFTP_* variables, and whatever else names the store), prints `{"pid": …}` at once and
-`{"status": …}` (the exit code, -9 when SIGKILLed) when the child has ended. Forking from a process
-that has imported everything already makes each run cost the operation, not Python's start-up.
+`{"status": …}` (the exit code, -9 when SIGKILLed, also after RUN_LIMIT_SECONDS) when the child has
+ended. Forking from a process that has imported everything already makes each run cost the
+operation, not Python's start-up.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 import traceback
 import uuid
@@ -26,6 +28,7 @@ from tasks import backfill, formats, importer, results, retention, sftp, store, 
 from tasks.settings import Settings, load_settings
 from tasks.validate import parse_file
 
+RUN_LIMIT_SECONDS = 120
 PURGE_AFTER = timedelta(days=40)  # the purge runs this long after the scenario's uploads (retention: 35)
 
 Operation = Callable[[Settings, dict[str, Contract], datetime, dict[str, list[str]]], None]
@@ -145,7 +148,10 @@ def serve() -> None:
         with contextlib.suppress(OSError):  # the child set it first, or has already exited
             os.setpgid(pid, pid)  # also here: the group exists before its pid is handed out
         print(json.dumps({"pid": pid}), flush=True)
+        signal.signal(signal.SIGALRM, lambda *_, group=pid: os.killpg(group, signal.SIGKILL))
+        signal.alarm(RUN_LIMIT_SECONDS)  # a hung operation is killed (and its rerun reported failed): no hang
         _, status = os.waitpid(pid, 0)
+        signal.alarm(0)
         print(json.dumps({"status": os.waitstatus_to_exitcode(status)}), flush=True)
 
 
