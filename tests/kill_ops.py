@@ -4,9 +4,9 @@ them but without Prefect, and the fork server that runs each in a fresh process 
 `python -m tests.kill_ops` reads one JSON request a line on stdin (`{"op", "now", "files", "log"}`),
 forks a child that runs the operation with the settings of its environment (SFTP_IMPORT_HOME, the
 SFTP_IMPORT_SFTP_* variables, and whatever else names the store), prints `{"pid": …}` at once and
-`{"status": …}` (the exit code, -9 when SIGKILLed, also after RUN_LIMIT_SECONDS) when the child has
-ended. Forking from a process that has imported everything already makes each run cost the
-operation, not Python's start-up.
+`{"status": …, "seconds": …}` (the exit code, -9 when SIGKILLed, also after RUN_LIMIT_SECONDS, and
+how long it ran) when the child has ended. Forking from a process that has imported everything
+already makes each run cost the operation, not Python's start-up.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import sys
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -149,10 +150,13 @@ def serve() -> None:
             os.setpgid(pid, pid)  # also here: the group exists before its pid is handed out
         print(json.dumps({"pid": pid}), flush=True)
         signal.signal(signal.SIGALRM, lambda *_, group=pid: os.killpg(group, signal.SIGKILL))
+        started = time.monotonic()
         signal.alarm(RUN_LIMIT_SECONDS)  # a hung operation is killed (and its rerun reported failed): no hang
         _, status = os.waitpid(pid, 0)
         signal.alarm(0)
-        print(json.dumps({"status": os.waitstatus_to_exitcode(status)}), flush=True)
+        print(
+            json.dumps({"status": os.waitstatus_to_exitcode(status), "seconds": time.monotonic() - started}), flush=True
+        )
 
 
 if __name__ == "__main__":

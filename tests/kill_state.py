@@ -120,7 +120,8 @@ def sftp_files(root: Path) -> frozenset[str]:
 def end_state(settings: Settings, sftp_root: Path, volatile: frozenset[str]) -> tuple[EndState, list[str]]:
     """The state to compare and the problems found on the way (runs, staging). The store must open."""
     with settings.store.read() as con:
-        names = [r["table_name"] for r in _records(con, "SELECT table_name FROM information_schema.tables")]
+        listed = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        names = [r["table_name"] for r in _records(con, listed)]
         raw = {name: _records(con, f'SELECT * FROM "{name}"') for name in names if name != "schema_version"}
     runs, files = raw.pop("runs"), raw["files"]
     tables = {name: sorted((_comparable(row, volatile) for row in rows), key=repr) for name, rows in raw.items()}

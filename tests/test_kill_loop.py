@@ -60,6 +60,7 @@ def test_a_run_left_running_or_with_wrong_totals_is_a_problem() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~70 s on 2 quiet cores; several times that on a machine shared with benchmarks
 def test_every_kill_point_ends_as_an_uninterrupted_run(loop: KillLoop) -> None:
     summary = run_points(loop, POINTS, SEED)
     print(summary.line())
