@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export SFTP_IMPORT_CODE_DIR := $(CURDIR)
 
-.PHONY: help install test test-fast lint fmt demo screenshots bench bench-peak ui deploy worker server clean
+.PHONY: help install test test-fast soak lint fmt demo screenshots bench bench-peak ui deploy worker server clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ test-fast: install ## the suite without the slow end-to-end tests
 
 fuzz: install ## a long fuzz of the readers and the contract loader (FUZZ_EXAMPLES=20000; make test runs 150)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-20000} $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz.py
+
+soak: install ## the crash kill loop at length: SOAK_POINTS=500 kill points over sync, import, backfill, purge (~15 min)
+	SOAK_POINTS=$${SOAK_POINTS:-500} $(PY) -m tests.kill_loop
 
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check .
