@@ -26,9 +26,12 @@ def _when(moment: datetime | None) -> str:
 
 
 def refusal(name: str, entry: dict[str, Any]) -> str | None:
-    """Why a name already in the ledger cannot be backfilled (None when it is staged and due)."""
+    """Why a name already in the ledger cannot be backfilled (None when it is staged and due, or was
+    closed by a backfill that did not complete: that backfill is being run again, and its import skips
+    what the killed run committed)."""
     closed = (store.FileStatus.IMPORTED, store.FileStatus.REJECTED)
-    if entry["purged_at"] is not None or entry["status"] in closed:
+    rerun = entry["run_kind"] == "backfill" and entry["run_state"] != "completed"
+    if entry["purged_at"] is not None or (entry["status"] in closed and not rerun):
         verb = entry["status"] if entry["status"] in closed else "received"
         when = entry["imported_at"] if verb != "received" else entry["received_at"]
         return f"{name} was already {verb} on {_when(when)}; the name rule holds: rename the file and upload it again"

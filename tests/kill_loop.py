@@ -28,22 +28,23 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 from demo.sftp_server import running_server
+from deployments.postgres import Cluster, create_database, postgres_cluster
 from schemas.contract import Contract, load_contracts
 from schemas.samples import example_value, write_rows
 from tasks.settings import load_settings
+from tasks.store import close_store
 from tests.conftest import EXAMPLE_CLIENTS, REPO
 from tests.kill_state import BACKFILL_VOLATILE, VOLATILE, EndState, differences, end_state
 
 OPS = ("sync", "import", "backfill", "purge")
 START = {"sync": "uploads", "import": "synced", "backfill": "uploads", "purge": "imported"}
-RERUN = {"backfill": "backfill-rest"}  # what reruns a killed operation, when not the operation itself
 BACKFILLED = "northwind"  # a backfill names one client's files; the other clients must stay untouched
 ROWS = 80  # per file: enough work for the kill to land inside the operation, not only around it
 
@@ -77,6 +78,36 @@ class DuckdbFile:
 
     def restore(self, home: Path, label: str) -> None:
         return None
+
+
+class PostgresDatabase:
+    """A database of a PostgreSQL cluster (SFTP_IMPORT_STORE_URL): states kept as template databases."""
+
+    name = "postgresql"
+
+    def __init__(self, cluster: Cluster, database: str = "killed") -> None:
+        self.cluster = cluster
+        self.database = database
+        create_database(cluster, database)
+
+    def env(self, home: Path) -> dict[str, str]:
+        return {"SFTP_IMPORT_HOME": str(home), "SFTP_IMPORT_STORE_URL": self.cluster.url(self.database)}
+
+    def _copy(self, source: str, target: str) -> None:
+        """`target` made anew as a copy of `source` (whose sessions, this process's pool among them, end)."""
+        import psycopg
+
+        close_store(self.cluster.url(self.database))
+        with psycopg.connect(self.cluster.url(), autocommit=True) as con:
+            con.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+            con.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [source])
+            con.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+
+    def keep(self, home: Path, label: str) -> None:
+        self._copy(self.database, f"{self.database}_{label}")
+
+    def restore(self, home: Path, label: str) -> None:
+        self._copy(f"{self.database}_{label}", self.database)
 
 
 def _csv_lines(contract: Contract, records: list[dict[str, Any]]) -> bytes:
@@ -245,7 +276,7 @@ class KillLoop:
                 con.execute("SELECT count(*) FROM files").fetchall()
         except Exception as exc:
             problems.append(f"store did not open after the kill: {type(exc).__name__}: {exc}")
-        code, _ = self.run(RERUN.get(op, op))
+        code, _ = self.run(op)  # the same operation again: a killed backfill is rerun as it was
         if code != 0:
             problems.append(f"the rerun failed (exit {code}); see {self.server.log}")
         else:
@@ -338,11 +369,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--op", choices=OPS, help="replay one kill point of this operation (with --seed, --delay)")
     parser.add_argument("--delay", type=float, help="the replayed kill point's delay in seconds")
     parser.add_argument("--work", type=Path, help="a new folder to work in (default: a temporary one, removed)")
+    parser.add_argument("--store", choices=("duckdb", "postgresql"), default=os.environ.get("SOAK_STORE", "duckdb"))
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="kill-loop-"))
     started = time.monotonic()
     try:
-        with kill_loop(work, DuckdbFile()) as loop:
+        with ExitStack() as stack:
+            backend: StoreBackend = DuckdbFile()
+            if args.store == "postgresql":
+                backend = PostgresDatabase(stack.enter_context(postgres_cluster(durable=False)))
+            loop = stack.enter_context(kill_loop(work, backend))
             print("uninterrupted: " + ", ".join(f"{op} {s:.2f}s" for op, s in loop.duration.items()), flush=True)
             summary = Summary()
             if args.op:

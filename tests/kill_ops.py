@@ -77,22 +77,6 @@ def run_backfill(
     _publish(settings, contracts, now)
 
 
-def run_backfill_rest(
-    settings: Settings, contracts: dict[str, Contract], now: datetime, files: dict[str, list[str]]
-) -> None:
-    """The rerun of a killed backfill as ops must run it today: without the names the killed run closed
-    (the same backfill again is refused: "already imported ... rename the file"; see the report of
-    the kill loop for the fix, which needs the store to say which run closed a name)."""
-    rest = {}
-    for client, names in files.items():
-        with settings.store.read() as con:
-            entries = store.ledger_entries(con, client, names)
-        rest[client] = [n for n in names if n not in entries or backfill.refusal(n, entries[n]) is None]
-    run_backfill(settings, contracts, now, {client: names for client, names in rest.items() if names})
-    for client in (client for client, names in rest.items() if not names):  # as the fixed backfill would:
-        _import(settings, contracts[client], [], "backfill", now)  # a run that closes the killed one
-
-
 def run_purge(settings: Settings, contracts: dict[str, Contract], now: datetime, files: dict[str, list[str]]) -> None:
     """Retention of every client, `PURGE_AFTER` the uploads: everything received is due."""
     with sftp.connect(settings.sftp) as connection:
@@ -104,7 +88,6 @@ OPERATIONS: dict[str, Operation] = {
     "sync": run_sync,
     "import": run_import,
     "backfill": run_backfill,
-    "backfill-rest": run_backfill_rest,
     "purge": run_purge,
 }
 

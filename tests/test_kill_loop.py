@@ -9,18 +9,19 @@ from collections.abc import Iterator
 import pytest
 
 from tasks.settings import load_settings
-from tests.kill_loop import OPS, DuckdbFile, KillLoop, StoreBackend, kill_loop, run_points
+from tests.kill_loop import OPS, DuckdbFile, KillLoop, PostgresDatabase, StoreBackend, kill_loop, run_points
 from tests.kill_state import RUN_TOTALS, VOLATILE, differences, end_state, run_problems
 
 POINTS = int(os.environ.get("KILL_LOOP_POINTS", "52"))
 SEED = int(os.environ.get("KILL_LOOP_SEED", "1"))
 
 
-@pytest.fixture(scope="module", params=[DuckdbFile()], ids=lambda backend: backend.name)
+@pytest.fixture(scope="module", params=["duckdb", "postgresql"])
 def store_backend(request: pytest.FixtureRequest) -> StoreBackend:
-    """Where the store lives: the one parameter to add a backend to (a PostgreSQL store, later)."""
-    backend: StoreBackend = request.param
-    return backend
+    """Where the store lives: the DuckDB file of the home, then a database of the tests' PostgreSQL cluster."""
+    if request.param == "postgresql":
+        return PostgresDatabase(request.getfixturevalue("postgres"), f"killed{os.getpid()}")
+    return DuckdbFile()
 
 
 @pytest.fixture(scope="module")

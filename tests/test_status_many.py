@@ -40,8 +40,8 @@ def test_many_clients_read_at_once_get_what_each_reads_alone(tmp_path: Path) -> 
         ("w.csv", "waiting"),  # still being uploaded: the newest of all
         ("late.csv", "staged"),
         ("a.csv", "ignored"),
-        ("b.csv", "staged"),  # received together: in the order they were recorded
-        ("a.csv", "staged"),
+        ("a.csv", "staged"),  # received together: by name
+        ("b.csv", "staged"),
         ("c.csv", "purged"),
     ]
     assert files["nobody"] == [] and errors["nobody"] == {}

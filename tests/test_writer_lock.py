@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tasks import store
+from tasks.settings import load_settings
 from tasks.writer_lock import WriterLock, _Ticket, writer_lock
 from tests.writers import hold_store
 
@@ -32,9 +33,9 @@ for _ in range(int(sys.argv[2])):
 """
 
 
-def test_a_writer_killed_while_holding_the_store_frees_it_at_once(tmp_path: Path) -> None:
-    db = tmp_path / "store.duckdb"
-    holder = hold_store(db, 600)
+def test_a_writer_killed_while_holding_the_store_frees_it_at_once(home: Path) -> None:
+    db = load_settings().db_path
+    holder = hold_store(600)
     lock = writer_lock(db)
     assert lock.holder() is not None and lock.holder().pid == holder.pid  # type: ignore[union-attr]
     got: list[float] = []
@@ -93,9 +94,9 @@ def test_waiters_are_served_in_arrival_order(tmp_path: Path) -> None:
     assert order == ["second", "third", "fourth"]
 
 
-def test_a_waiter_says_who_holds_the_store(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    db = tmp_path / "store.duckdb"
-    holder = hold_store(db, 1.6)
+def test_a_waiter_says_who_holds_the_store(home: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db = load_settings().db_path
+    holder = hold_store(1.6)
     with caplog.at_level(logging.INFO, logger="sftp_import.lock"), store.open_store(db):
         pass
     holder.wait(timeout=30)

@@ -247,11 +247,13 @@ def record_file_result(con: Any, result: FileResult) -> None:
 
 
 def ledger_entries(con: Any, client: str, names: list[str]) -> dict[str, dict[str, Any]]:
-    """The ledger rows of the given names: status, received_at, imported_at, purged_at."""
+    """The ledger rows of the given names: status, received_at, imported_at, purged_at, and the kind
+    and state of the run that closed the file (None while staged)."""
     rows = records(
         con,
-        "SELECT name, status, received_at, imported_at, purged_at FROM files "
-        "WHERE client = ? AND name IN (SELECT unnest(?::VARCHAR[]))",
+        "SELECT f.name, f.status, f.received_at, f.imported_at, f.purged_at, r.kind AS run_kind, "
+        "r.state AS run_state FROM files AS f LEFT JOIN runs AS r ON r.run_id = f.run_id "
+        "WHERE f.client = ? AND f.name IN (SELECT unnest(?::VARCHAR[]))",
         [client, names],
     )
     return {row["name"]: row for row in rows}
