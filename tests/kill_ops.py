@@ -7,6 +7,7 @@ SFTP_IMPORT_SFTP_* variables, and whatever else names the store), prints `{"pid"
 `{"status": …, "seconds": …}` (the exit code, -9 when SIGKILLed, also after RUN_LIMIT_SECONDS, and
 how long it ran) when the child has ended. Forking from a process that has imported everything
 already makes each run cost the operation, not Python's start-up.
+`python -m tests.kill_ops OP NOW CLIENTS FILES` runs one operation on some clients in that process.
 """
 
 from __future__ import annotations
@@ -142,5 +143,13 @@ def serve() -> None:
         )
 
 
+def once(op: str, now: str, clients: str, files: str) -> None:
+    """Run one operation on the named clients only (comma-separated) in this process: the concurrency test's
+    unit, several of which run at once."""
+    contracts = load_contracts(load_settings().clients_dir)
+    chosen = {client: contracts[client] for client in clients.split(",")}
+    OPERATIONS[op](load_settings(), chosen, datetime.fromisoformat(now), json.loads(files))
+
+
 if __name__ == "__main__":
-    serve()
+    once(*sys.argv[1:]) if len(sys.argv) > 1 else serve()

@@ -3,12 +3,17 @@ group), then rerun, end exactly as an uninterrupted run (tests/kill_loop.py; `ma
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 
+from tasks import store
 from tasks.settings import load_settings
+from tests.conftest import REPO
 from tests.kill_loop import OPS, DuckdbFile, KillLoop, PostgresDatabase, StoreBackend, kill_loop, run_points
 from tests.kill_state import RUN_TOTALS, VOLATILE, differences, end_state, run_problems
 
@@ -68,3 +73,31 @@ def test_every_kill_point_ends_as_an_uninterrupted_run(loop: KillLoop) -> None:
     assert [failure.line() for failure in summary.failures] == []
     assert summary.points >= POINTS
     assert all(summary.by_op[op] >= POINTS // len(OPS) // 2 for op in OPS), summary.line()
+
+
+def _once(loop: KillLoop, op: str, client: str) -> subprocess.Popen[bytes]:
+    """One operation on one client in a process of its own (the backfill names the client's staged files)."""
+    with load_settings().store.read() as con:
+        files = {client: store.staged_files(con, client, None)}
+    args = [op, loop.now.isoformat(), client, json.dumps(files)]
+    return subprocess.Popen([sys.executable, "-m", "tests.kill_ops", *args], cwd=REPO, env=dict(os.environ))
+
+
+CONCURRENT = (("import", "northwind"), ("import", "contoso"), ("backfill", "fabrikam"))
+
+
+def test_imports_backfill_and_status_of_different_clients_at_once_end_as_one_after_another(loop: KillLoop) -> None:
+    loop.restore("synced")
+    for op, client in CONCURRENT:
+        assert _once(loop, op, client).wait(timeout=300) == 0
+    serial, problems = end_state(load_settings(), loop.sftp_root, VOLATILE)
+    assert problems == []
+
+    loop.restore("synced")
+    status = [sys.executable, "-m", "flows.cli", "status", "--json"]
+    running = [_once(loop, op, client) for op, client in CONCURRENT]
+    readers = [subprocess.run(status, cwd=REPO, capture_output=True, text=True, timeout=300) for _ in range(3)]
+    assert [run.wait(timeout=300) for run in running] == [0, 0, 0]  # none failed on a lock
+    assert all(reader.returncode == 0 and '"clients"' in reader.stdout for reader in readers), readers[0].stderr
+    concurrent, problems = end_state(load_settings(), loop.sftp_root, VOLATILE)
+    assert problems == [] and differences(serial, concurrent) == []
