@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from deployments import local, server
-from tests.importing import stage_bytes
+from tests.importing import ledger, stage_bytes
 
 CSV = (
     b"Email,First Name,Last Name,Account ID,Purchase Date,Amount,Segment\n"
@@ -66,3 +66,48 @@ def test_resident_server_is_started_once_reused_replaced_when_stale_and_stopped(
         assert "no Prefect server running" in _cli(env, "server", "status").stdout
     finally:
         server.stop(home)
+
+
+def _running_import(api: str) -> bool:
+    """The API shows a client's import task running."""
+    body = {"task_runs": {"state": {"type": {"any_": ["RUNNING"]}}, "name": {"like_": "import-northwind"}}}
+    try:
+        return bool(httpx.post(f"{api}/task_runs/filter", json=body, timeout=10).json())
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.mark.slow
+def test_a_run_goes_on_when_the_server_restarts_in_its_middle_and_imports_each_file_once(home: Path) -> None:
+    from tasks.settings import load_settings
+
+    files = 8
+    rows = b"".join(f"p{i}@example.com,P,,{i:03d},01/02/2026,{i}.5,SMB\n".encode() for i in range(3000))
+    for n in range(files):
+        stage_bytes(load_settings(), "northwind", f"{n:02d}.csv", CSV.replace(b"ada@", f"a{n}@".encode()) + rows)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["SFTP_IMPORT_PREFECT_PORT"] = str(server.free_port())
+    port = int(env["SFTP_IMPORT_PREFECT_PORT"])
+    running, _ = server.start(home, port=port, ui=False)
+    try:
+        command = [str(local.BIN / "sftp-import"), "import", "--client", "northwind", "--now"]
+        run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while not _running_import(running.url):  # the import is under way: restart the server under it
+            assert run.poll() is None, run.communicate()
+            time.sleep(0.2)
+        server.stop(home)
+        restarted, _ = server.start(home, port=port, ui=False)
+        out, err = run.communicate(timeout=600)
+        assert run.returncode == 0, err  # the run resumed against the restarted server
+        assert f"files_imported {files}," in out
+        again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0 and "files_imported 0," in again.stdout  # nothing left: each file once
+        flow_runs = httpx.post(f"{restarted.url}/flow_runs/filter", json={}, timeout=10).json()
+        assert sorted(r["state"]["type"] for r in flow_runs if r["name"].startswith("import-northwind")) == [
+            "COMPLETED",
+            "COMPLETED",
+        ]
+    finally:
+        server.stop(home)
+    statuses = {row["status"] for row in ledger(load_settings(), "northwind").values()}
+    assert statuses == {"imported"} and len(ledger(load_settings(), "northwind")) == files
