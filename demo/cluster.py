@@ -106,6 +106,7 @@ def main() -> None:
         try:
             for name in MACHINES:
                 env = machine_env(shared, CLUSTER / name)
+                # one run at a time each: the three imports at once cannot all go to one machine
                 workers.append(start_machine(env, name, CLUSTER / name / "worker.log", limit=1))
                 print(f"  {name}: a process worker, home {CLUSTER / name} (log {CLUSTER / name / 'worker.log'})")
             ids = _run_flows(running.url, list(contracts))

@@ -3,8 +3,7 @@
 A "machine" is a process worker started with `--name <machine>` and an environment of its own: its
 SFTP_IMPORT_HOME, its PREFECT_HOME and its copy of the SFTP key and known_hosts under that home. What
 the machines share is what real ones would: the Prefect server's address, the PostgreSQL store's URL
-and the staging URL. Killing a machine SIGKILLs the worker and every process under it (the flow runs
-a process worker starts sit in sessions of their own, so its process group alone is not the machine).
+and the staging URL.
 
 The Prefect API is spoken over HTTP with httpx: starting deployment runs, waiting for them and
 reading which machine took each (the worker's `submitted-flow-run` event names it).
@@ -12,13 +11,9 @@ reading which machine took each (the worker's `submitted-flow-run` event names i
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
 import subprocess
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -56,41 +51,6 @@ def start_machine(env: dict[str, str], name: str, log: Path, limit: int = 2) -> 
     """A process worker named `name` on the platform's pool, at most `limit` flow runs at a time."""
     command = [str(local.BIN / "prefect"), "worker", "start", "--pool", POOL, "--limit", str(limit), "--name", name]
     return local.start(command, env, log)
-
-
-def _children() -> dict[int, list[int]]:
-    """Every process's children, from /proc."""
-    tree: dict[int, list[int]] = defaultdict(list)
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            tree[int(stat.read_text().rsplit(")", 1)[1].split()[1])].append(int(stat.parent.name))
-    return tree
-
-
-def _tree(pid: int) -> set[int]:
-    """`pid` and all its descendants."""
-    children, found, todo = _children(), set(), [pid]
-    while todo:
-        current = todo.pop()
-        found.add(current)
-        todo.extend(child for child in children.get(current, []) if child not in found)
-    return found
-
-
-def kill_machine(worker: subprocess.Popen[bytes]) -> int:
-    """A machine lost at once: the worker and every process under it SIGSTOPped (so none forks or is
-    reparented away meanwhile), then SIGKILLed. Returns how many processes died."""
-    stopped: set[int] = set()
-    while new := _tree(worker.pid) - stopped:
-        for pid in new:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGSTOP)
-        stopped |= new
-    for pid in stopped:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    worker.wait()
-    return len(stopped)
 
 
 def run_deployment(api: str, deployment: str, parameters: dict[str, Any] | None = None) -> str:

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from deployments import local, server
-from deployments.cluster import deploy, kill_machine, machine_env, machines_of, run_deployment, start_machine
+from deployments.cluster import deploy, flow_runs, machine_env, machines_of, run_deployment, start_machine
 from deployments.cluster import wait_for_runs as wait_runs
 from deployments.postgres import Cluster, create_database, postgres_cluster, restart_cluster, stop_cluster
 from schemas.samples import sample_records, write_rows
@@ -31,6 +31,7 @@ from tasks.settings import Settings, load_settings
 from tasks.store import close_store
 from tasks.store.ledger import IMPORT_STATS
 from tests.importing import CLIENTS, contacts, ledger, stage_bytes
+from tests.machines import kill_machine
 from tests.sftp_fixtures import SftpTarget
 
 FILES, ROWS = 12, 3000  # per client: enough for the kill to land between two of its files' commits
@@ -192,6 +193,7 @@ def test_two_machines_survive_a_killed_machine_and_a_killed_store_server(
     _completed(platform.api, rerun)
     (survivor,) = set(MACHINES) - {machine}
     assert machines_of(platform.api, [rerun]) == {rerun: survivor}
+    assert flow_runs(platform.api, [run])[run]["state"]["type"] == "RUNNING"  # Prefect never heard of the death
     assert _runs(settings, "northwind") == [("completed", FILES - at_kill), ("crashed", at_kill)]
 
     # (b) the store's PostgreSQL is killed mid-import: the import fails; after a restart the next run completes
