@@ -44,7 +44,7 @@ clean: ## stop the demos' Prefect servers (and demo-cluster's PostgreSQL), remov
 demo: install ## the main job on embedded defaults: SFTP server, sample clients, sync, import, status
 	$(PY) -m demo.run
 
-demo-cluster: install ## several machines on one: PostgreSQL store and Prefect server, two workers as two machines (~1-2 min)
+demo-cluster: install ## several machines on one: PostgreSQL store and Prefect server, two workers as two machines (~2 min)
 	$(PY) -m demo.cluster
 
 screenshots: demo ## the README's screenshot of the ops overview (docs/overview.png): the demo's UI in Debian's Chromium
