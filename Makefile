@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export SFTP_IMPORT_CODE_DIR := $(CURDIR)
 
-.PHONY: help install test test-fast soak lint fmt demo screenshots bench bench-peak ui deploy worker server clean
+.PHONY: help install test test-fast soak lint fmt demo demo-cluster screenshots bench bench-peak ui deploy worker server clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -39,12 +39,16 @@ fmt: install ## format and fix what ruff can
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-clean: ## stop the demo's Prefect server, remove the venv and the demo's state
+clean: ## stop the demos' Prefect servers (and demo-cluster's PostgreSQL), remove the venv and the demos' state
 	-SFTP_IMPORT_HOME=$(CURDIR)/.demo/home $(VENV)/bin/sftp-import server stop
+	-$(PY) -m demo.cluster stop
 	rm -rf $(VENV) .demo
 
 demo: install ## the main job on embedded defaults: SFTP server, sample clients, sync, import, status
 	$(PY) -m demo.run
+
+demo-cluster: install ## several machines on one: PostgreSQL store and Prefect server, two workers as two machines (~2 min)
+	$(PY) -m demo.cluster
 
 screenshots: demo ## the README's screenshot of the ops overview (docs/overview.png): the demo's UI in Debian's Chromium
 	$(PY) -m demo.screenshots

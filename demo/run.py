@@ -36,12 +36,11 @@ def _environment() -> None:
 def main() -> None:
     _environment()
     from demo.sftp_server import running_server
-    from demo.uploads import demo_uploads
+    from demo.uploads import upload_demo_files
     from deployments.server import prefect_home, use_server, watched_here
     from schemas.contract import load_contracts
     from tasks.overview import OVERVIEW_KEY, TODAY_KEY, build_overview
     from tasks.settings import load_settings
-    from tasks.sftp import connect
     from tasks.status import render_table, status_report
 
     settings = load_settings()
@@ -58,12 +57,7 @@ def main() -> None:
         os.environ.update(server.env())
         settings = load_settings()
         print(f"SFTP server on {server.host}:{server.port} (host key checked against {server.known_hosts})")
-        with connect(settings.sftp) as sftp:
-            for contract in contracts.values():
-                uploads = demo_uploads(contract)
-                for name, data in uploads.items():
-                    sftp.fs.pipe_file(sftp.path(contract.directory, name), data)
-                print(f"  {contract.id}: uploaded {', '.join(uploads)}")
+        upload_demo_files(settings.sftp, contracts)
 
         started = use_server(settings.home, settings.prefect_port)
         if started is not None:

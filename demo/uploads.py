@@ -1,6 +1,6 @@
 """What the demo's sample clients upload: their sample files in every format, plus files that show
 each kind of problem (bad rows, wrong header, wrong separator, unsafe XML, unaccepted extension,
-duplicates and merges). Plain bytes, made from the contracts."""
+duplicates and merges). Plain bytes, made from the contracts, uploaded over SFTP as a client would."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from schemas.contract import Contract
 from schemas.samples import sample_records, write_rows, write_sample
+from tasks.settings import SftpSettings
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE contacts [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>
@@ -56,3 +57,15 @@ def demo_uploads(contract: Contract) -> dict[str, bytes]:
         files["contoso-comma-separated.csv"] = wrong_separator
         files["contoso-sample-copy.csv"] = files["contoso-sample.csv"]  # same bytes, new name: flagged
     return files
+
+
+def upload_demo_files(sftp: SftpSettings, contracts: dict[str, Contract]) -> None:
+    """Each client's demo files into its (existing) folder on the SFTP server; one line per client."""
+    from tasks.sftp import connect
+
+    with connect(sftp) as session:
+        for contract in contracts.values():
+            uploads = demo_uploads(contract)
+            for name, data in uploads.items():
+                session.fs.pipe_file(session.path(contract.directory, name), data)
+            print(f"  {contract.id}: uploaded {', '.join(uploads)}")

@@ -102,7 +102,14 @@ class PostgresStore:
 
                 from tasks.store.schema import migrate
 
-                pool = ConnectionPool(self.url, min_size=1, max_size=POOL_SIZE, configure=_configure, open=True)
+                pool = ConnectionPool(
+                    self.url,
+                    min_size=1,
+                    max_size=POOL_SIZE,
+                    configure=_configure,
+                    check=ConnectionPool.check_connection,  # an idle connection a server restart broke is replaced
+                    open=True,
+                )
                 atexit.register(pool.close)
                 with pool.connection() as raw:
                     con = PgConnection(raw)
