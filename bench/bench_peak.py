@@ -4,8 +4,9 @@ Starts a real local Prefect server (own PREFECT_HOME in a temp folder), sets up 
 the import-slot shards for those contracts, then for each worker count: a fresh store and staging,
 that many process workers, every shard triggered through the API, and the wall time until all runs
 are done. Prints total seconds, seconds per client, files and contacts imported (counted in the
-store), task runs left Pending, and the orchestration cost per client: wall time less the
-in-process work the ledger recorded (read + validate + upsert seconds of each file).
+store), task runs left Pending, the in-process work the ledger recorded (read + validate + upsert
+seconds of each file), the CPU each part used (Prefect server, PostgreSQL, the workers) and, on
+PostgreSQL, the commits per client of the store and of the Prefect server.
 
 `--store duckdb` (the embedded default): one home, its DuckDB file and SQLite Prefect server, the
 workers on one machine. `--store postgresql`: the scale-out mode on a PostgreSQL cluster of its own
@@ -25,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -33,9 +35,9 @@ from typing import Any
 import httpx
 import yaml
 
-from deployments import local
+from deployments import local, server
 from deployments.generate import REPO
-from deployments.postgres import create_database, postgres_cluster
+from deployments.postgres import Cluster, create_database, postgres_cluster
 from schemas.contract import Contract, load_contracts
 from schemas.samples import write_rows
 from tasks import store
@@ -135,10 +137,26 @@ def imported_contacts(source: store.Store) -> tuple[int, int, float]:
     return int(files), int(contacts), float(work)
 
 
+@dataclass(frozen=True)
+class Platform:
+    """What a round runs on: the API, the env for its clients, a fresh empty store's URL per round, and
+    the PostgreSQL cluster when there is one."""
+
+    api: str
+    child_env: dict[str, str]
+    fresh_store: Callable[[], str]
+    cluster: Cluster | None = None
+
+    def cluster_pid(self) -> int | None:
+        """The postmaster's pid (its reaped backends' CPU counts with it)."""
+        if self.cluster is None:
+            return None
+        return int((self.cluster.folder / "data" / "postmaster.pid").read_text().split()[0])
+
+
 @contextmanager
-def platform(root: Path, kind: str, env: dict[str, str]) -> Iterator[tuple[str, dict[str, str], Callable[[], str]]]:
-    """The Prefect server (SQLite or PostgreSQL) and a way to get a fresh empty store's URL for each round:
-    (api url, env for its clients, fresh store)."""
+def platform(root: Path, kind: str, env: dict[str, str]) -> Iterator[Platform]:
+    """The Prefect server (on SQLite, or with the store on a PostgreSQL cluster of its own)."""
     if kind == "duckdb":
         with local.prefect_server(root, env) as (api, child_env):
 
@@ -146,7 +164,7 @@ def platform(root: Path, kind: str, env: dict[str, str]) -> Iterator[tuple[str, 
                 (root / "home" / "store.duckdb").unlink(missing_ok=True)
                 return f"duckdb://{root / 'home' / 'store.duckdb'}"
 
-            yield api, child_env, fresh_duckdb
+            yield Platform(api, child_env, fresh_duckdb)
         return
     with postgres_cluster() as cluster:  # its own temp folder: the postgres user cannot enter `root`
         rounds = itertools.count()
@@ -155,7 +173,24 @@ def platform(root: Path, kind: str, env: dict[str, str]) -> Iterator[tuple[str, 
             return create_database(cluster, f"store{next(rounds)}")
 
         with local.prefect_server(root, env, database_url=create_database(cluster, "prefect")) as (api, child_env):
-            yield api, child_env, fresh_postgresql
+            yield Platform(api, child_env, fresh_postgresql, cluster)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and of its children it has reaped (from /proc: user, system, and theirs)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_part(root: Path, on: Platform) -> dict[str, float]:
+    """CPU seconds so far of the Prefect server, PostgreSQL (all its backends) and this process's reaped
+    children (the workers and their flow runs, once stopped)."""
+    running = server.running(root)
+    assert running is not None
+    parts = {"prefect server": cpu_seconds(running.pid), "workers": cpu_seconds(os.getpid())}
+    if (postmaster := on.cluster_pid()) is not None:
+        parts["postgresql"] = cpu_seconds(postmaster)
+    return parts
 
 
 def commits(url: str) -> dict[str, int]:
@@ -194,7 +229,8 @@ def main() -> None:
     env = dict(os.environ) | {"SFTP_IMPORT_CLIENTS_DIR": str(clients_dir), "SFTP_IMPORT_HOME": str(home)}
     print(f"{args.clients} clients at {IMPORT_TIME} {TIMEZONE}, one {args.rows:,}-row CSV each ({len(data):,} bytes)")
     print(f"store and Prefect server: {args.store}")
-    with platform(root, args.store, env) as (api, child_env, fresh_store):
+    with platform(root, args.store, env) as on:
+        api, child_env = on.api, on.child_env
         python, prefect = str(local.BIN / "python"), str(local.BIN / "prefect")
         local.run_checked([python, "-m", "deployments.setup"], child_env)
         prefect_file = root / "prefect.yaml"
@@ -203,19 +239,24 @@ def main() -> None:
         local.run_checked([prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_file)], child_env)
         print(f"deployed in {time.monotonic() - started:.0f} s; logs in {root}")
         for workers in args.workers:
-            url = fresh_store()
+            url = on.fresh_store()
             stage(store.store_at(url), root / "staging", contracts, data)
-            before = commits(url)
+            before, cpu_before = commits(url), cpu_by_part(root, on)
             elapsed, pending = run_slots(api, machine_envs(child_env, root, args.store, workers, url), root)
+            cpu = {part: spent - cpu_before[part] for part, spent in cpu_by_part(root, on).items()}
             files, contacts, work = imported_contacts(store.store_at(url))
+            print(
+                "  CPU: "
+                + ", ".join(f"{part} {spent:.0f} s ({spent / elapsed:.0%} of a core)" for part, spent in cpu.items())
+            )
             for database, count in commits(url).items():
                 done = count - before[database]
                 print(f"  {database}: {done:,} commits, {done / args.clients:.1f} per client, {done / elapsed:.0f}/s")
             print(
                 f"{workers} worker(s): {elapsed:.0f} s for {args.clients} clients = {elapsed / args.clients:.2f} s "
                 f"per client; {files} files, {contacts:,} contacts imported; {pending} task run(s) left Pending; "
-                f"in-process work {work / args.clients:.2f} s per client, orchestration and waiting "
-                f"{(elapsed - work) / args.clients:.2f} s per client"
+                f"in-process work (read, validate, upsert; summed over the threads) {work / args.clients:.2f} s "
+                "per client"
             )
             store.close_store(url)
 
