@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture, as_completed
 from prefect.runtime import flow_run
-from prefect.states import Failed
+from prefect.states import Failed, State
 
 from flows.client_results import record_written
 from flows.daily_import import client_import, files_due_task
@@ -38,6 +38,14 @@ PROGRESS_EVERY_SECONDS = 2.0  # the slot's progress artifact moves at most this 
 def _run_name() -> str:
     """`import-slot-0600-europe-amsterdam-1-2026-11-28` (the slot's name and the run's UTC date)."""
     return f"import-slot-{flow_run.parameters['slot']}-{scheduled_time():%Y-%m-%d}"
+
+
+def _final_state(future: PrefectFuture[Any]) -> State[Any]:
+    """The task's own final state, as its thread returned it. Not `future.state` alone: before `wait()` that
+    reads the API, which records task states from events a moment later; under load a completed client
+    read as Running or Pending, and the slot failed it (seen at the 3-worker peak: 700 of 1,000)."""
+    future.wait()
+    return future.state
 
 
 @flow(name="import-slot", flow_run_name=_run_name, task_runner=thread_runner(THREADS))
@@ -63,12 +71,10 @@ def import_slot(slot: str, clients: list[str]) -> Any:
         if done == len(busy) or time.monotonic() - moved >= PROGRESS_EVERY_SECONDS:
             report.update_progress(progress, f"slot-{slot}", done, len(busy), unit="client(s) done")
             moved = time.monotonic()
-    for client, future in futures.items():
-        if not future.state.is_completed():
-            failed[client] = future.state.message or "failed"
+    states = {client: _final_state(future) for client, future in futures.items()}
+    failed |= {client: state.message or "failed" for client, state in states.items() if not state.is_completed()}
     imported = [client for client in busy if client not in failed]
     record_written(res, [key for client in imported for key in futures[client].result().written])
-    states = {client: future.state for client, future in futures.items()}
     update_overview_task.submit(res, failed_imports(states, "daily", cutoffs, started_at)).wait()
     idle = [client for client in cutoffs if not due[client]]
     report.publish_slot_summary(slot, report.slot_markdown(slot, f"{scheduled:%Y-%m-%d}", imported, idle, failed))
