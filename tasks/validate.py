@@ -195,9 +195,10 @@ def _parse_file(
         )
     keys = table.header if named else [h.strip() for h in table.header]
     columns = dict(zip(keys, map(list, zip(*table.rows, strict=True)), strict=True)) if table.rows else {}
+    table.rows.clear()  # the cells live on in `columns`: free the row lists before the table grows copies
     names = [f.id for f in contract.fields]
     texts = pd.DataFrame(
-        {f.id: columns.get(_key(f, named), [""] * len(table.rows)) for f in contract.fields},
+        {f.id: columns.get(_key(f, named), [""] * len(table.lines)) for f in contract.fields},
         columns=names,
         dtype=str,
     )
