@@ -95,11 +95,11 @@ class ColumnParser:
 def _column(field: ContractField, parser: ColumnParser) -> pa.Column:
     """The checks of one field: required (not blank), then its type (blank passes, required decides)."""
     checks = []
+    # the cells are the reader's text, never null: pandera need not look for nulls (0.15 s at 150k rows)
     if field.required:
-        checks.append(pa.Check(lambda s: s.str.strip() != "", name=REQUIRED_CHECK))
+        checks.append(pa.Check(lambda s: s.str.strip() != "", name=REQUIRED_CHECK, ignore_na=False))
     if not FIELD_TYPES[field.type].free_text:
-        checks.append(pa.Check(lambda s, f=field: parser.valid(f, s), name=field.type))
-    # nullable: the cells are the reader's text, never null, so pandera has no null check to run (0.1 s at 150k rows)
+        checks.append(pa.Check(lambda s, f=field: parser.valid(f, s), name=field.type, ignore_na=False))
     return pa.Column(str, checks=checks, nullable=True, required=True)
 
 
