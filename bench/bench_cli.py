@@ -118,6 +118,7 @@ def lines(contracts: int = 1000) -> list[Line]:
             os.utime(sftp_root / syncer / f"known-{day}.csv", (time.time() - 3600, time.time() - 3600))
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}  # the resident server
         env |= {"SFTP_IMPORT_HOME": str(home), "SFTP_IMPORT_CLIENTS_DIR": str(clients_dir)}
+        env |= {"PREFECT_LOGGING_LEVEL": "WARNING"}  # the commands' run logs are not the table
         saved = dict(os.environ)
         os.environ.update(env)
         touched = clients_dir / f"{clients[-1]}.yaml"

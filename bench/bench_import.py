@@ -136,6 +136,7 @@ class Bench:
         from tasks import importer
 
         name = self.stage(client, file)
+        os.sync()  # every measurement starts with no dirty pages of the one before to write back
         started = time.perf_counter()
         result = importer.import_client(
             self.settings, contract_for(client, variant), [name], run_id=f"bench-{client}", kind="daily",
@@ -149,6 +150,7 @@ class Bench:
     def ours_child(self, client: str, file: Path) -> dict[str, Any]:
         """`ours` of the 150,000-row file in a child process: seconds, parts and its peak memory."""
         name = self.stage(client, file)
+        os.sync()
         return peers.child([sys.executable, "-m", "bench.bench_import", "once", client, name])
 
     def floor(self, table: str, variant: Variant, file: Path) -> dict[str, Any]:
@@ -156,12 +158,14 @@ class Bench:
         from schemas.field_types import FIELD_TYPES
 
         columns = {f.id: FIELD_TYPES[f.type].sql for f in contract_for("x").fields}
+        os.sync()
         return peers.floor(self.settings.db_path, table, file, variant.delimiter, variant.encoding, columns)
 
     def dlt(self, seed: str, file: Path, run: int) -> dict[str, Any]:
         """dlt's merge of the file into its own DuckDB file seeded with the same stored contacts."""
         folder = self.folder / f"dlt-{file.stem}-{run}"
         folder.mkdir()
+        os.sync()
         return peers.dlt(self.files[seed], file, ",", folder / "dlt.duckdb")
 
 

@@ -88,7 +88,9 @@ def transfer_lines(server: ServerInfo, work: Path) -> list[Line]:
         line = Line("sync", f"transfer {label}", "sftp -b", target=1.25, target_note="≥ 0.8× sftp's throughput")
         for run in range(runs(5)):
             shutil.rmtree(work / "home" / "staging", ignore_errors=True)
+            os.sync()  # no dirty pages of the run before to write back during the next
             ours = ours_transfer(client)
+            os.sync()
             line.add(ours, sftp_transfer(server, folder, work / f"sftp-{client}-{run}"))
         lines.append(line)
     return lines
