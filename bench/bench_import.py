@@ -208,6 +208,8 @@ def lines() -> list[Line]:
                 if variant is CSV:
                     csv_seconds = seconds
                     vs_dlt.add(seconds, bench.dlt("seed", file, run)["seconds"], **parts)
+            print(f"  5,000 rows: run {run + 1}/{count} done", flush=True)
+        for run in range(count):  # after the small files: their runs never follow a big one's write-back
             mine = bench.ours_child(f"big{run}", bench.files["big"])
             floor = bench.floor(f"floor_big_{run}", CSV, bench.files["big"])
             theirs = bench.dlt("big-seed", bench.files["big"], run)
@@ -218,7 +220,7 @@ def lines() -> list[Line]:
             peak.add(mine["peak_mb"], floor["peak_mb"])
             peak_dlt.add(mine["peak_mb"], theirs["peak_mb"])
             peak_target.add(mine["peak_mb"], 300.0)
-            print(f"  run {run + 1}/{count} done", flush=True)
+            print(f"  150,000 rows: run {run + 1}/{count} done", flush=True)
     return [*small.values(), vs_dlt, *other.values(), big, big_dlt, big_target, peak, peak_dlt, peak_target]
 
 
