@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export SFTP_IMPORT_CODE_DIR := $(CURDIR)
 
-.PHONY: help install test test-fast soak lint fmt demo demo-cluster screenshots bench bench-peak ui deploy worker server clean
+.PHONY: help install test test-fast soak lint fmt demo demo-cluster screenshots bench bench-more bench-peak ui deploy worker server clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -53,11 +53,11 @@ demo-cluster: install ## several machines on one: PostgreSQL store and Prefect s
 screenshots: demo ## the README's screenshot of the ops overview (docs/overview.png): the demo's UI in Debian's Chromium
 	$(PY) -m demo.screenshots
 
-bench: install ## benchmarks (figures printed): readers, sync pass (plain + flow), import into a 1M-contact store, UI at 1,000 clients
+bench: install ## issue 12's lines in one run against DuckDB's floor, dlt, sftp -b, targets: a table + bench/results/latest.json
+	$(PY) -m bench
+
+bench-more: install ## the raw XLSX readers (calamine vs openpyxl) and the UI at 1,000 clients in Chromium
 	$(PY) -m bench.bench_readers
-	$(PY) -m bench.bench_sync --flow
-	$(PY) -m bench.bench_import
-	$(PY) -m bench.bench_cli
 	$(PY) -m bench.bench_ui
 
 bench-peak: install ## the peak: 1,000 clients due the same minute on a real server and one process worker (~10 min)

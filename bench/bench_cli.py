@@ -5,17 +5,15 @@ file and `sync --client X` with nothing new (10 known files on the embedded SFTP
 Builds a clients folder (copies of examples/clients/northwind.yaml with new ids) and a store
 (ledger rows, waiting files, ignored re-uploads and row errors for every tenth client) in a temp
 folder, starts the resident server (untimed, as it runs all day), then runs the installed command
-as a subprocess, interleaved, and prints medians. `status (contracts changed)` touches one contract
-before each run, so the contracts are parsed again (a cold contracts cache); `import` stages a new
-one-row file before each run (untimed).
-Run: `.venv/bin/python -m bench.bench_cli [--contracts 1000] [--runs 7]`.
+as a subprocess, interleaved, each against the issue's target where it sets one. `status (contracts
+changed)` touches one contract before each run, so the contracts are parsed again (a cold contracts
+cache); `import` stages a new one-row file before each run (untimed).
+Run: `.venv/bin/python -m bench.bench_cli` (part of `python -m bench`; BENCH_RUNS runs).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.measure import Line, runs
 from demo.sftp_server import running_server
 from deployments import server
 from tasks import store
@@ -103,15 +102,14 @@ def wall(args: list[str], env: dict[str, str], before: Callable[[], None] | None
     return time.perf_counter() - started
 
 
-def main() -> None:
-    """Build the folder and the store, time each case interleaved, print the medians."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--contracts", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=7)
-    options = parser.parse_args()
+TARGETS = {"--help": 0.3, "status": 0.5, "status (contracts changed)": 0.5}  # seconds, the issue's
+
+
+def lines(contracts: int = 1000) -> list[Line]:
+    """Build the folder and the store, time each command interleaved; a line per command (its target the reference)."""
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as folder:
         clients_dir, home, sftp_root = Path(folder, "clients"), Path(folder, "home"), Path(folder, "sftp")
-        clients = make_contracts(clients_dir, options.contracts)
+        clients = make_contracts(clients_dir, contracts)
         fill_store(home / "store.duckdb", clients)
         importer, syncer = clients[1], clients[2]
         (sftp_root / syncer).mkdir(parents=True)
@@ -120,6 +118,8 @@ def main() -> None:
             os.utime(sftp_root / syncer / f"known-{day}.csv", (time.time() - 3600, time.time() - 3600))
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}  # the resident server
         env |= {"SFTP_IMPORT_HOME": str(home), "SFTP_IMPORT_CLIENTS_DIR": str(clients_dir)}
+        env |= {"PREFECT_LOGGING_LEVEL": "WARNING"}  # the commands' run logs are not the table
+        saved = dict(os.environ)
         os.environ.update(env)
         touched = clients_dir / f"{clients[-1]}.yaml"
         staged = iter(range(1_000_000))
@@ -137,23 +137,29 @@ def main() -> None:
             ),
             "sync, nothing new": (["sync", "--client", syncer], None),
         }
+        found = {
+            label: Line("cli", f"{label} ({contracts:,} contracts)" if "status" in label else label,
+                        f"target {TARGETS[label]} s" if label in TARGETS else "-",
+                        target=1.0 if label in TARGETS else None,
+                        target_note=f"≤ {TARGETS[label]} s" if label in TARGETS else "")
+            for label in cases
+        }  # fmt: skip
         with running_server(sftp_root, Path(folder, "sftp-state")) as sftp:
             env |= sftp.env()
-            first = wall(["status"], env)  # a fresh home: whatever is cached is built here
+            wall(["status"], env)  # a fresh home: whatever is cached is built here
             server.start(home, port=server.free_port())
             try:
                 wall(["sync", "--client", syncer], env)  # the 10 files become known
-                times: dict[str, list[float]] = {label: [] for label in cases}
-                for _ in range(options.runs):
+                for _ in range(runs(5)):
                     for label, (args, before) in cases.items():
-                        times[label].append(wall(args, env, before))
+                        found[label].add(wall(args, env, before), TARGETS.get(label, 0.0))
             finally:
                 server.stop(home)
-        print(f"sftp-import with {options.contracts} contracts, median of {options.runs} runs (wall):")
-        print(f"  {'status (first run)':28} {first * 1000:6.0f} ms")
-        for label, seconds in times.items():
-            print(f"  {label:28} {statistics.median(seconds) * 1000:6.0f} ms  (min {min(seconds) * 1000:.0f})")
+                os.environ.clear()
+                os.environ.update(saved)
+    return list(found.values())
 
 
 if __name__ == "__main__":
-    main()
+    for line in lines():
+        print(line.row())

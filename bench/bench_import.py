@@ -1,18 +1,31 @@
-"""Benchmark: ten 5,000-row files of one client imported into a store holding 1,000,000 contacts
-over 200 clients. Prints seconds per stage, and the upsert against a plain INSERT of the same rows.
+"""Benchmark: one file imported into a store of 1,000,000 contacts (200 clients × 5,000), against its peers.
 
-Run: `.venv/bin/python -m bench.bench_import` (about a minute; works in a temp folder)."""
+Each format (CSV comma UTF-8, CSV semicolon UTF-16, XLSX, XLS, XML) of a 5,000-row file, then a
+150,000-row CSV (contract `max_rows` raised; its client holds 75,000 contacts): half the rows update
+stored contacts, half are new. "Ours" is `import_client` (read, sha256, parse, validate, type, merge,
+one transaction, run totals, report), split into read/validate/merge and write. Each run imports
+into a client of its own (same stored contacts each time) and runs ours, the DuckDB floor and dlt
+back to back (bench/peers.py). The 150,000-row runs are child processes, for their peak memory.
+Run: `.venv/bin/python -m bench.bench_import` (part of `python -m bench`; BENCH_RUNS runs)."""
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
-CLIENTS, PER_CLIENT, FILES, ROWS = 200, 5_000, 10, 5_000
+from bench import peers
+from bench.measure import Line, runs
+from bench.peer_tools import peak_mb
+
+CLIENTS, PER_CLIENT, ROWS, BIG_ROWS = 200, 5_000, 5_000, 150_000
 FIELDS = [
     {"name": "Email", "xml": "email", "type": "email", "required": True},
     {"name": "First Name", "xml": "first_name"},
@@ -29,86 +42,213 @@ FIELDS = [
 ]
 
 
-def main() -> None:
-    os.environ["SFTP_IMPORT_HOME"] = tempfile.mkdtemp(prefix="bench-import-")
-    import pandas as pd
+@dataclass(frozen=True)
+class Variant:
+    """A file format as the bench sends it."""
 
-    from schemas.samples import write_rows
-    from tasks import importer, store
+    name: str
+    extension: str
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+
+CSV = Variant("CSV comma UTF-8", "csv")
+VARIANTS = (CSV, Variant("CSV semicolon UTF-16", "csv", ";", "utf-16"), Variant("XLSX", "xlsx"),
+            Variant("XLS", "xls"), Variant("XML", "xml"))  # fmt: skip
+
+
+def record(i: int, salt: int) -> dict[str, Any]:
+    """Contact i; another salt changes its values but the email, first name, account id and segment."""
+    return {
+        "email": f"person{i}@example.com",
+        "first_name": f"First{i % 977}",
+        "last_name": f"Last{(i + salt) % 1013}",
+        "account_id": f"{i:08}",
+        "purchase_date": (datetime(2020, 1, 1) + timedelta(days=(i + salt) % 2000)).date(),
+        "amount": Decimal(f"{(i * 7 + salt) % 100000}.{i % 100:02}"),
+        "points": (i + salt) % 5000,
+        "opted_in": (i + salt) % 2 == 0,
+        "last_visit": datetime(2026, 1, 1) + timedelta(minutes=(i * 13 + salt) % 500_000),
+        "segment": ("SMB", "Mid-Market", "Enterprise")[i % 3],
+        "city": None if (i + salt) % 5 == 0 else f"City{i % 300}",
+        "country": "NL",
+    }
+
+
+def contract_for(client: str, variant: Variant = CSV) -> Any:
+    """The bench's 12-field contract for a client, with the variant's delimiter and room for 150,000 rows."""
+    from tests.importing import make_contract
+
+    return make_contract(client, FIELDS, max_rows=BIG_ROWS, csv={"delimiter": variant.delimiter})
+
+
+class Bench:
+    """The store, the files and the runs of the import lines, in a temporary folder."""
+
+    def __init__(self, folder: Path) -> None:
+        os.environ["SFTP_IMPORT_HOME"] = str(folder / "home")
+        from tasks.settings import load_settings
+
+        self.folder = folder
+        self.settings = load_settings()
+        self.files: dict[str, Path] = {}
+
+    def seed(self, clients: list[str], rows: int) -> None:
+        """`rows` stored contacts (0 … rows-1) for each client, through the store's own upsert."""
+        import pandas as pd
+
+        from tasks import store
+
+        seed = pd.DataFrame([record(i, 0) for i in range(rows)]).assign(_line=range(2, rows + 2))
+        with store.open_store(self.settings.db_path) as con:
+            for client in clients:
+                with store.transaction(con):
+                    store.upsert_contacts(con, contract_for(client), seed, "seed.csv", datetime.now(UTC))
+
+    def write_files(self) -> None:
+        """The 5,000-row file in each variant, the 150,000-row CSV, and the seeds dlt starts from (CSV)."""
+        from schemas.samples import write_rows
+
+        rows = [record(i, 1) for i in range(PER_CLIENT // 2, PER_CLIENT // 2 + ROWS)]
+        for variant in VARIANTS:
+            path = self.folder / f"{variant.name.replace(' ', '-')}.{variant.extension}"
+            if variant.extension == "xls":
+                peers.write_xls(self.files[CSV.name], ",", path)
+            else:
+                contract = contract_for("x", variant)
+                path.write_bytes(write_rows(contract, rows, variant.extension, encoding=variant.encoding))
+            self.files[variant.name] = path
+        big = [record(i, 1) for i in range(BIG_ROWS // 2, BIG_ROWS // 2 + BIG_ROWS)]
+        for name, records in (("big", big), ("seed", [record(i, 0) for i in range(PER_CLIENT)]),
+                              ("big-seed", [record(i, 0) for i in range(BIG_ROWS // 2)])):  # fmt: skip
+            self.files[name] = self.folder / f"{name}.csv"
+            self.files[name].write_bytes(write_rows(contract_for("x"), records, "csv"))
+
+    def stage(self, client: str, file: Path) -> str:
+        """Stage the file for the client (with its ledger row) under the file's name."""
+        from tests.importing import stage_bytes
+
+        stage_bytes(self.settings, client, file.name, file.read_bytes())
+        return file.name
+
+    def ours(self, client: str, variant: Variant, file: Path) -> tuple[float, dict[str, float]]:
+        """import_client of one staged file: wall seconds, and its read and write parts."""
+        from tasks import importer
+
+        name = self.stage(client, file)
+        os.sync()  # every measurement starts with no dirty pages of the one before to write back
+        started = time.perf_counter()
+        result = importer.import_client(
+            self.settings, contract_for(client, variant), [name], run_id=f"bench-{client}", kind="daily",
+            cutoff=None, started_at=datetime.now(UTC),
+        )  # fmt: skip
+        wall = time.perf_counter() - started
+        (outcome,) = result.outcomes
+        assert outcome.status == "imported", outcome
+        return wall, {"read": outcome.read_seconds, "write": outcome.upsert_seconds}
+
+    def ours_child(self, client: str, file: Path) -> dict[str, Any]:
+        """`ours` of the 150,000-row file in a child process: seconds, parts and its peak memory."""
+        name = self.stage(client, file)
+        os.sync()
+        return peers.child([sys.executable, "-m", "bench.bench_import", "once", client, name])
+
+    def floor(self, table: str, variant: Variant, file: Path) -> dict[str, Any]:
+        """The DuckDB floor for a CSV of the bench's contract."""
+        from schemas.field_types import FIELD_TYPES
+
+        columns = {f.id: FIELD_TYPES[f.type].sql for f in contract_for("x").fields}
+        os.sync()
+        return peers.floor(self.settings.db_path, table, file, variant.delimiter, variant.encoding, columns)
+
+    def dlt(self, seed: str, file: Path, run: int) -> dict[str, Any]:
+        """dlt's merge of the file into its own DuckDB file seeded with the same stored contacts."""
+        folder = self.folder / f"dlt-{file.stem}-{run}"
+        folder.mkdir()
+        os.sync()
+        return peers.dlt(self.files[seed], file, ",", folder / "dlt.duckdb")
+
+
+def lines() -> list[Line]:
+    """Build the store and files, run every import line interleaved, return the lines."""
+    count = runs(5)
+    small = {v.name: Line("import 5k", v.name, "DuckDB floor") for v in VARIANTS if v.extension == "csv"}
+    small[CSV.name].target, small[CSV.name].target_note = 2.0, "≤ 2× the floor"
+    other = {v.name: Line("import 5k", v.name, "our CSV") for v in VARIANTS if v.extension != "csv"}
+    for name, line in other.items():
+        line.target = 2.0 if name == "XML" else 1.5
+        line.target_note = f"≤ {line.target:g}× our CSV"
+    vs_dlt = Line("import 5k", f"{CSV.name} vs dlt", "dlt (Arrow, merge)", target=0.2, target_note="≥ 5× faster")
+    big = Line("import 150k", "CSV comma UTF-8", "DuckDB floor")
+    big_dlt = Line("import 150k", "CSV comma UTF-8 vs dlt", "dlt (Arrow, merge)", target=1.0, target_note="ahead")
+    big_target = Line("import 150k", "CSV comma UTF-8", "target 2 s", target=1.0, target_note="≤ 2 s")
+    peak = Line("import 150k", "peak memory", "DuckDB floor", unit="MB")
+    peak_dlt = Line("import 150k", "peak memory vs dlt", "dlt", unit="MB")
+    peak_target = Line("import 150k", "peak memory", "target 300 MB", unit="MB", target=1.0, target_note="≤ 300 MB")
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as name:
+        bench = Bench(Path(name))
+        clients = [f"client{c:03}" for c in range(CLIENTS)]
+        started = time.perf_counter()
+        bench.seed(clients, PER_CLIENT)
+        bench.seed([f"big{r}" for r in range(count)], BIG_ROWS // 2)
+        bench.write_files()
+        print(f"  store of {CLIENTS * PER_CLIENT:,} contacts and the files in {time.perf_counter() - started:.0f} s")
+        for variant in VARIANTS:  # warm-up: imports and first-call costs, into the last clients
+            bench.ours(clients[-1 - VARIANTS.index(variant)], variant, bench.files[variant.name])
+        for run in range(count):
+            csv_seconds = 0.0
+            for index, variant in enumerate(VARIANTS):
+                client, file = clients[run * len(VARIANTS) + index], bench.files[variant.name]
+                seconds, parts = bench.ours(client, variant, file)
+                if variant.extension == "csv":
+                    floor = bench.floor(f"floor_{index}_{run}", variant, file)
+                    small[variant.name].add(seconds, floor["seconds"], **parts)
+                else:
+                    other[variant.name].add(seconds, csv_seconds, **parts)
+                if variant is CSV:
+                    csv_seconds = seconds
+                    vs_dlt.add(seconds, bench.dlt("seed", file, run)["seconds"], **parts)
+            print(f"  5,000 rows: run {run + 1}/{count} done", flush=True)
+        for run in range(count):  # after the small files: their runs never follow a big one's write-back
+            mine = bench.ours_child(f"big{run}", bench.files["big"])
+            floor = bench.floor(f"floor_big_{run}", CSV, bench.files["big"])
+            theirs = bench.dlt("big-seed", bench.files["big"], run)
+            parts = {"read": mine["read"], "write": mine["write"]}
+            big.add(mine["seconds"], floor["seconds"], **parts)
+            big_dlt.add(mine["seconds"], theirs["seconds"], **parts)
+            big_target.add(mine["seconds"], 2.0, **parts)
+            peak.add(mine["peak_mb"], floor["peak_mb"])
+            peak_dlt.add(mine["peak_mb"], theirs["peak_mb"])
+            peak_target.add(mine["peak_mb"], 300.0)
+            print(f"  150,000 rows: run {run + 1}/{count} done", flush=True)
+    return [*small.values(), vs_dlt, *other.values(), big, big_dlt, big_target, peak, peak_dlt, peak_target]
+
+
+def once(client: str, name: str) -> None:
+    """The child of `Bench.ours_child`: warm up on a small file, import the staged file, print JSON."""
+    from tasks import importer
     from tasks.settings import load_settings
-    from tests.importing import make_contract, stage_bytes
+    from tasks.validate import parse_file
 
     settings = load_settings()
-    contracts = [make_contract(f"client{c:03}", FIELDS) for c in range(CLIENTS)]
-    target = contracts[7]
-
-    def record(i: int, salt: int) -> dict[str, object]:
-        return {
-            "email": f"person{i}@example.com",
-            "first_name": f"First{i % 977}",
-            "last_name": f"Last{(i + salt) % 1013}",
-            "account_id": f"{i:08}",
-            "purchase_date": (datetime(2020, 1, 1) + timedelta(days=(i + salt) % 2000)).date(),
-            "amount": Decimal(f"{(i * 7 + salt) % 100000}.{i % 100:02}"),
-            "points": (i + salt) % 5000,
-            "opted_in": (i + salt) % 2 == 0,
-            "last_visit": datetime(2026, 1, 1) + timedelta(minutes=(i * 13 + salt) % 500_000),
-            "segment": ("SMB", "Mid-Market", "Enterprise")[i % 3],
-            "city": None if (i + salt) % 5 == 0 else f"City{i % 300}",
-            "country": "NL",
-        }
-
+    contract = contract_for(client)
+    header = ",".join(f["name"] for f in FIELDS).encode()
+    parse_file("warm.csv", header + b"\na@x.io,,,,,,,,,,,\n", contract, max_bytes=10**9, warn_bytes=10**9)
     started = time.perf_counter()
-    seed = pd.DataFrame([record(i, 0) for i in range(PER_CLIENT)]).assign(_line=range(2, PER_CLIENT + 2))
-    with store.open_store(settings.db_path) as con:
-        for contract in contracts:
-            with store.transaction(con):
-                store.upsert_contacts(con, contract, seed, "seed.csv", datetime.now(UTC))
-        total = sum(con.execute(f"SELECT count(*) FROM {store.contacts_table(c.id)}").fetchone()[0] for c in contracts)
-    print(f"seeded {total:,} contacts over {CLIENTS} clients in {time.perf_counter() - started:.1f} s")
-
-    received = datetime(2026, 3, 2, tzinfo=UTC)
-    for f in range(FILES):  # half the rows update stored contacts, half are new; some merge within a file
-        rows = [record(i, f + 1) for i in range(f * ROWS // 2, f * ROWS // 2 + ROWS)]
-        stage_bytes(
-            settings, target.id, f"day-{f:02}.csv", write_rows(target, rows, "csv"), received + timedelta(minutes=f)
-        )
-
-    started = time.perf_counter()
-    with store.open_store(settings.db_path) as con:
-        names = store.staged_files(con, target.id, None)
-    outcomes = importer.import_client(
-        settings, target, names, run_id="bench", kind="daily", cutoff=None, started_at=datetime.now(UTC)
-    ).outcomes
-    wall = time.perf_counter() - started
-    read = sum(o.read_seconds for o in outcomes)
-    upsert = sum(o.upsert_seconds for o in outcomes)
-    print(
-        f"import of {FILES} files x {ROWS:,} rows: {wall:.2f} s wall "
-        f"(read+validate+merge {read:.2f} s, upsert+ledger {upsert:.2f} s, rest = connections/commits)"
+    result = importer.import_client(
+        settings, contract, [name], run_id=f"bench-{client}", kind="daily", cutoff=None, started_at=datetime.now(UTC)
     )
-    new, updated = (sum(o.stats[key] for o in outcomes) for key in ("new_contacts", "updated_contacts"))
-    print(f"  per file: {wall / FILES:.3f} s; upsert {upsert / FILES * 1000:.0f} ms; new {new:,}, updated {updated:,}")
-
-    # the floor: a plain INSERT of the same 5,000 typed rows into a fresh table of the same client layout
-    merged = pd.DataFrame([record(i, 99) for i in range(ROWS)]).assign(_line=range(2, ROWS + 2))
-    floor = make_contract("floor", FIELDS)
-    with store.open_store(settings.db_path) as con:
-        store.ensure_contacts_table(con, floor)
-        started = time.perf_counter()
-        with store.transaction(con):
-            store.upsert_contacts(con, floor, merged, "floor.csv", datetime.now(UTC))
-        insert_only = time.perf_counter() - started
-        started = time.perf_counter()
-        with store.transaction(con):
-            store.upsert_contacts(con, target, merged, "again.csv", datetime.now(UTC))
-        upsert_one = time.perf_counter() - started
-    print(
-        f"one file of {ROWS:,} rows: all new (insert path) {insert_only * 1000:.0f} ms; "
-        f"all existing, all changed (delete+insert) {upsert_one * 1000:.0f} ms"
-    )
-    print(f"store size {Path(settings.db_path).stat().st_size / 1e6:.0f} MB")
+    seconds = time.perf_counter() - started
+    (outcome,) = result.outcomes
+    assert outcome.status == "imported", outcome
+    peak = peak_mb()
+    answer = {"seconds": seconds, "read": outcome.read_seconds, "write": outcome.upsert_seconds, "peak_mb": peak}
+    print(json.dumps(answer))
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["once"]:
+        once(*sys.argv[2:4])
+    else:
+        for line in lines():
+            print(line.row())

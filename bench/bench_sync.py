@@ -1,131 +1,201 @@
-"""Benchmark: one sync pass over N clients × M small files against the embedded asyncssh server.
+"""Benchmark: the sync against a local OpenSSH sshd (host key checked), two lines of `python -m bench`.
 
-The server runs in its own process (as a real server would), the sync as plain functions over one
-connection; `--flow` also times two `hourly-sync` flow runs, all new then nothing new (on a resident
-Prefect server of the benchmark's home, started before and not timed, unless PREFECT_API_URL is set).
-Run: `.venv/bin/python -m bench.bench_sync [--clients 100] [--files 10] [--flow]`.
-"""
+1. Transfer: one client's folder of 100 × 200 KB files, and of 5 × 20 MB, copied to staging by the
+   sync's transport (connect, list, copy each file under a temporary name with size and sha256
+   checked, rename) against `sftp -b` getting the same files with the same key, run by run.
+2. The steady hourly pass: the `hourly-sync` flow on a resident Prefect server over 1,000 client
+   folders × 10 files the ledger knows (nothing new), then the same with 1,000,000 ledger rows; part
+   of each: the read of every client's ledger at the start of the pass, timed on its own.
+Needs sshd (Debian's openssh-server) and sftp; without them the lines are skipped, said so.
+Run: `.venv/bin/python -m bench.bench_sync` (BENCH_RUNS runs)."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
 
-import yaml
-
-from deployments import server
-from schemas.contract import load_contracts
-from tasks import sftp, sync
-from tasks.settings import load_settings
+from bench.measure import Line, runs
+from demo.openssh import running_sshd, sshd_binary
+from demo.sftp_server import ServerInfo
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "examples" / "clients" / "northwind.yaml"
+SETS = {"100 × 200 KB": (100, 200 * 1024), "5 × 20 MB": (5, 20 * 1024 * 1024)}
+CLIENTS, KNOWN_FILES, LEDGER_ROWS = 1000, 10, 1_000_000
+SETTLED = 1_700_000_000  # the files' mtime: long settled
 
 
-def make_clients(clients_dir: Path, root: Path, clients: int, files: int) -> None:
-    """Contracts client-000… (northwind's fields) and their SFTP folders with small, settled CSV files."""
-    template = yaml.safe_load(TEMPLATE.read_text())
-    old = time.time() - 3600
-    for i in range(clients):
-        client = f"client-{i:03d}"
-        (clients_dir / f"{client}.yaml").write_text(yaml.safe_dump({**template, "id": client, "name": client}))
-        folder = root / client
-        folder.mkdir(parents=True)
-        for j in range(files):
-            path = folder / f"contacts-{j:02d}.csv"
-            path.write_text(f"Email,First Name\nuser{i}-{j}@example.com,User {j}\n")
-            os.utime(path, (old, old))
+def _point_at(server: ServerInfo, home: Path, clients_dir: Path) -> None:
+    """This process's platform settings: the home, the contracts, the sshd (its root an absolute path)."""
+    os.environ.update(server.env())
+    os.environ.update({"SFTP_IMPORT_SFTP_ROOT": str(server.root), "SFTP_IMPORT_HOME": str(home),
+                       "SFTP_IMPORT_CLIENTS_DIR": str(clients_dir)})  # fmt: skip
+    os.environ.update({"PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_LOGGING_TO_API_ENABLED": "false"})
 
 
-def start_server(root: Path, state: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """`python -m demo.sftp_server` in its own process; returns it and its port."""
-    port_file = state / "port"
-    args = [sys.executable, "-m", "demo.sftp_server", "--root", str(root), "--state-dir", str(state)]
-    process = subprocess.Popen([*args, "--port-file", str(port_file)], cwd=REPO, stdout=subprocess.DEVNULL)
-    while not port_file.exists():
-        if process.poll() is not None:
-            raise SystemExit("the SFTP server did not start")
-        time.sleep(0.02)
-    return process, int(port_file.read_text())
+def _make_contracts(clients_dir: Path, ids: list[str]) -> None:
+    """Copies of northwind's contract under the given ids."""
+    clients_dir.mkdir(parents=True, exist_ok=True)
+    template = TEMPLATE.read_text(encoding="utf-8")
+    for client in ids:
+        (clients_dir / f"{client}.yaml").write_text(template.replace("id: northwind", f"id: {client}"), "utf-8")
 
 
-def plain_pass(label: str) -> float:
-    """One pass over every client with plain functions and one connection; prints and returns seconds."""
+def ours_transfer(client: str) -> float:
+    """Seconds for the sync's transport to copy every file of the client's folder to staging."""
+    from schemas.contract import load_contracts
+    from tasks import sftp
+    from tasks.settings import load_settings
+
     settings = load_settings()
-    contracts = load_contracts(settings.clients_dir)
+    contract = load_contracts(settings.clients_dir)[client]
     started = time.perf_counter()
-    totals: dict[str, int] = {}
     with sftp.connect(settings.sftp) as connection:
-        for contract in contracts.values():
-            result = sync.sync_client(connection, settings, contract, datetime.now(UTC))
-            for outcome in sync.OUTCOMES:
-                totals[outcome] = totals.get(outcome, 0) + result.count(outcome)
-    seconds = time.perf_counter() - started
-    print(f"{label}: {seconds:.2f} s  {dict((k, v) for k, v in totals.items() if v)}")
-    return seconds
+        for file in connection.list_files(contract.directory):
+            assert connection.copy_to_staging(contract.directory, file, settings.staging_url, client) is not None
+    return time.perf_counter() - started
 
 
-def flow_passes() -> None:
-    """Two `hourly-sync` runs on a fresh store: all new, then nothing new."""
-    from flows.hourly_sync import hourly_sync
+def sftp_transfer(server: ServerInfo, folder: Path, target: Path) -> float:
+    """Seconds for `sftp -b` to get the same files, one `get` per file, into `target`."""
+    batch = target.parent / "batch"
+    batch.write_text(f"lcd {target}\ncd {folder}\n" + "".join(f"get {p.name}\n" for p in sorted(folder.iterdir())))
+    target.mkdir()
+    command = ["sftp", "-q", "-b", str(batch), "-i", str(server.key_file), "-P", str(server.port),
+               "-o", f"UserKnownHostsFile={server.known_hosts}", "-o", "StrictHostKeyChecking=yes",
+               f"{server.username}@{server.host}"]  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
 
-    for label in ("first pass (all new)", "second pass (nothing new)"):
-        started = time.perf_counter()
-        summary = cast(dict[str, Any], hourly_sync())
-        seconds = time.perf_counter() - started
-        totals = {o: sum(c[o] for c in summary["clients"].values()) for o in ("staged", "known")}
-        print(f"flow hourly-sync, {label}: {seconds:.2f} s  {totals}, failed {len(summary['failed'])}")
+
+def transfer_lines(server: ServerInfo, work: Path) -> list[Line]:
+    """The transfer lines: ours against `sftp -b`, interleaved, fresh staging each run."""
+    lines = []
+    ids = [f"transfer-{n}" for n in range(len(SETS))]
+    _make_contracts(work / "clients", ids)
+    for client, (label, (count, size)) in zip(ids, SETS.items(), strict=True):
+        folder = server.root / client
+        folder.mkdir()
+        for n in range(count):
+            (folder / f"contacts-{n:03}.csv").write_bytes(os.urandom(size))
+            os.utime(folder / f"contacts-{n:03}.csv", (SETTLED, SETTLED))
+        line = Line("sync", f"transfer {label}", "sftp -b", target=1.25, target_note="≥ 0.8× sftp's throughput")
+        for run in range(runs(5)):
+            shutil.rmtree(work / "home" / "staging", ignore_errors=True)
+            os.sync()  # no dirty pages of the run before to write back during the next
+            ours = ours_transfer(client)
+            os.sync()
+            line.add(ours, sftp_transfer(server, folder, work / f"sftp-{client}-{run}"))
+        lines.append(line)
+    return lines
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--clients", type=int, default=100)
-    parser.add_argument("--files", type=int, default=10)
-    parser.add_argument("--flow", action="store_true", help="also time two hourly-sync flow runs")
-    args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp_name:
-        tmp = Path(tmp_name)
-        root, state, clients_dir = tmp / "root", tmp / "state", tmp / "clients"
-        root.mkdir()
-        clients_dir.mkdir()
-        make_clients(clients_dir, root, args.clients, args.files)
-        process, port = start_server(root, state)
-        try:
-            os.environ.update(
-                {
-                    "SFTP_IMPORT_HOME": str(tmp / "home"),
-                    "SFTP_IMPORT_CLIENTS_DIR": str(clients_dir),
-                    "SFTP_IMPORT_SFTP_HOST": "127.0.0.1",
-                    "SFTP_IMPORT_SFTP_PORT": str(port),
-                    "SFTP_IMPORT_SFTP_USERNAME": "sftp-import",
-                    "SFTP_IMPORT_SFTP_KEY_FILE": str(state / "client_ed25519_key"),
-                    "SFTP_IMPORT_SFTP_KNOWN_HOSTS": str(state / "known_hosts"),
-                    "SFTP_IMPORT_SFTP_ROOT": "/",
-                }
-            )
-            print(f"{args.clients} clients × {args.files} files")
-            plain_pass("plain functions, first pass (all new)")
-            plain_pass("plain functions, second pass (nothing new)")
-            if args.flow:
-                shutil.rmtree(tmp / "home")
-                started = server.use_server(tmp / "home", server.free_port())
-                try:
-                    flow_passes()
-                finally:
-                    if started is not None:
-                        server.stop(tmp / "home")
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+def _known_folders(server: ServerInfo, clients: list[str]) -> None:
+    """Each client's folder with 10 small settled files."""
+    for client in clients:
+        folder = server.root / client
+        folder.mkdir()
+        for n in range(KNOWN_FILES):
+            (folder / f"contacts-{n:02}.csv").write_bytes(b"Email\na@x.io\n")
+            os.utime(folder / f"contacts-{n:02}.csv", (SETTLED, SETTLED))
+
+
+def _known_ledger(clients: list[str]) -> None:
+    """The ledger rows of the folders' files (imported): every file is known."""
+    from tasks import store
+    from tasks.settings import load_settings
+
+    mtime = datetime.fromtimestamp(SETTLED, UTC)
+    known = [{"name": f"contacts-{n:02}.csv", "status": "imported", "size": 13, "mtime": mtime}
+             for n in range(KNOWN_FILES)]  # fmt: skip
+    with store.open_store(load_settings().db_path) as con, store.transaction(con):
+        for client in clients:
+            store.record_arrivals(con, client, mtime, known)
+
+
+def _old_ledger_rows(clients: list[str], count: int) -> None:
+    """`count` older ledger rows spread over the clients, in bulk (the store's insert would take minutes)."""
+    from tasks import store
+    from tasks.settings import load_settings
+
+    mtime = datetime.fromtimestamp(SETTLED, UTC)
+    with store.open_store(load_settings().db_path) as con:
+        con.execute(
+            "INSERT INTO files (client, name, status, size, mtime, received_at) "
+            "SELECT 'client-' || lpad((i % ?)::VARCHAR, 4, '0'), 'old-' || i || '.csv', 'imported', 13, ?, ? "
+            "FROM range(?) t(i)",
+            [len(clients), mtime, mtime, count],
+        )
+
+
+def ledger_read(clients: list[str]) -> float:
+    """Seconds of the pass's first step alone: every client's ledger, samples digest and due results."""
+    from tasks import store
+    from tasks.settings import load_settings
+
+    started = time.perf_counter()
+    with load_settings().store.read() as con:
+        store.sync_ledgers(con, clients)
+        store.samples_digests(con, clients)
+        store.clients_with_pending_results(con, clients)
+    return time.perf_counter() - started
+
+
+def steady_lines(server: ServerInfo, work: Path) -> list[Line]:
+    """The steady pass (the flow, nothing new) at 10,000 then 1,000,000 ledger rows, against the 10 s target."""
+    from deployments import server as prefect_server
+
+    clients = [f"client-{i:04}" for i in range(CLIENTS)]
+    _make_contracts(work / "clients", clients)
+    _known_folders(server, clients)
+    _known_ledger(clients)
+    started = prefect_server.use_server(work / "home", prefect_server.free_port())
+    lines = []
+    try:
+        from flows.hourly_sync import hourly_sync
+
+        began = time.perf_counter()
+        hourly_sync()  # untimed: writes every client's samples folder once, as the first pass of a day does
+        print(f"  first pass over {CLIENTS:,} clients (samples folders written): {time.perf_counter() - began:.0f} s")
+        for label, extra in (("10,000 ledger rows", 0), ("1,000,000 ledger rows", LEDGER_ROWS - CLIENTS * KNOWN_FILES)):
+            _old_ledger_rows(clients, extra)
+            line = Line("hourly", f"steady pass, {label}", "target 10 s", target=1.0, target_note="≤ 10 s")
+            for _ in range(min(runs(5), 3)):  # a pass is long: three runs at most
+                began = time.perf_counter()
+                summary = hourly_sync()
+                seconds = time.perf_counter() - began
+                assert not summary["failed"], summary["failed"]
+                line.add(seconds, 10.0, ledger_read=ledger_read(clients))
+            lines.append(line)
+    finally:
+        if started is not None:
+            prefect_server.stop(work / "home")
+    return lines
+
+
+def lines() -> list[Line]:
+    """Both sync lines, or none when OpenSSH is not installed."""
+    sshd = sshd_binary()
+    if sshd is None or shutil.which("sftp") is None:
+        print("  sync lines skipped: OpenSSH's sshd and sftp are not installed (Debian: openssh-server)")
+        return []
+    with tempfile.TemporaryDirectory(prefix="bench-sync-") as name:
+        work = Path(name)
+        (work / "state").mkdir()
+        (work / "root").mkdir()
+        with running_sshd(sshd, work / "state", work / "root") as server:
+            _point_at(server, work / "home", work / "clients")
+            found = transfer_lines(server, work)
+            shutil.rmtree(work / "clients")
+            return found + steady_lines(server, work)
 
 
 if __name__ == "__main__":
-    main()
+    for line in lines():
+        print(line.row())

@@ -5,12 +5,16 @@ collected (all at once: pandera lazy validation) and only the rows without any e
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pandera.errors
 
-from schemas.contacts import REQUIRED_CHECK, build_schema, checked, typed_column
+from schemas.contacts import REQUIRED_CHECK, ColumnParser, build_schema
 from schemas.contract import Contract, ContractField
 from tasks import formats
 from tasks.errors import FileRejected, RejectCode, RowError
@@ -125,25 +129,23 @@ def _key(contract_field: ContractField, named: bool) -> str:
     return contract_field.id if named else contract_field.name
 
 
-def _reason(contract_field: ContractField, text: object) -> str:
-    """Why a cell failed its type check: the parser's own message."""
-    return checked(contract_field, str(text))[1] or "Invalid value."
+def _row_errors(texts: pd.DataFrame, lines: list[int], parser: ColumnParser, named: bool) -> list[RowError]:
+    """Every failed check of the text table (pandera, lazy), as row errors with line, field and reason.
 
-
-def _row_errors(texts: pd.DataFrame, lines: list[int], contract: Contract, named: bool) -> list[RowError]:
-    """Every failed check of the text table (pandera, lazy), as row errors with line, field and reason."""
+    A failed type check's reason is its parser's message, kept by `parser` for that cell."""
     try:
-        build_schema(contract).validate(texts, lazy=True)
+        build_schema(parser).validate(texts, lazy=True)
     except pandera.errors.SchemaErrors as exc:
-        fields = {f.id: f for f in contract.fields}
+        fields = {f.id: f for f in parser.contract.fields}
         errors = []
         for case in exc.failure_cases.itertuples(index=False):
-            contract_field = fields[str(case.column)]
+            contract_field, row = fields[str(case.column)], int(case.index)
             shown = _key(contract_field, named)
-            message = (
-                f"{shown} is required." if case.check == REQUIRED_CHECK else _reason(contract_field, case.failure_case)
-            )
-            errors.append(RowError(lines[int(case.index)], shown, message))
+            if case.check == REQUIRED_CHECK:
+                message = f"{shown} is required."
+            else:
+                message = parser.parsed(contract_field, texts[contract_field.id]).reasons[row] or "Invalid value."
+            errors.append(RowError(lines[row], shown, message))
         return errors
     return []
 
@@ -152,6 +154,26 @@ def parse_file(
     name: str, data: bytes, contract: Contract, *, max_bytes: int, warn_bytes: int, pgp: PgpKey | None = None
 ) -> ParsedFile:
     """Read, check and type a file against the client's contract (`pgp`: the platform's key, for encrypted files)."""
+    with gc_paused():
+        return _parse_file(name, data, contract, max_bytes=max_bytes, warn_bytes=warn_bytes, pgp=pgp)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside: reading a file makes millions of lists and strings (none in a
+    cycle), and the collector would walk them all again and again (a third of a large CSV's read time)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _parse_file(
+    name: str, data: bytes, contract: Contract, *, max_bytes: int, warn_bytes: int, pgp: PgpKey | None
+) -> ParsedFile:
     warnings = check_size(name, len(data), max_bytes, warn_bytes)
     if not data.strip():
         raise FileRejected(RejectCode.EMPTY, name, "The file is empty.")
@@ -172,19 +194,24 @@ def parse_file(
             "Split it into smaller files.",
         )
     keys = table.header if named else [h.strip() for h in table.header]
-    columns = {n: [row[i] for row in table.rows] for i, n in enumerate(keys)}
+    columns = dict(zip(keys, map(list, zip(*table.rows, strict=True)), strict=True)) if table.rows else {}
+    table.rows.clear()  # the cells live on in `columns`: free the row lists before the table grows copies
     names = [f.id for f in contract.fields]
     texts = pd.DataFrame(
-        {f.id: columns.get(_key(f, named), [""] * len(table.rows)) for f in contract.fields},
+        {f.id: columns.get(_key(f, named), [""] * len(table.lines)) for f in contract.fields},
         columns=names,
         dtype=str,
     )
-    errors = sorted(table.row_errors + _row_errors(texts, table.lines, contract, named), key=lambda e: e.line)
+    del columns
+    parser = ColumnParser(contract)
+    errors = sorted(table.row_errors + _row_errors(texts, table.lines, parser, named), key=lambda e: e.line)
     rejected = {e.line for e in errors}
-    keep = [i for i, line in enumerate(table.lines) if line not in rejected]
-    valid = texts.iloc[keep]
-    rows = pd.DataFrame({f.id: typed_column(f, valid[f.id].tolist()) for f in contract.fields}, columns=names)
-    rows["_line"] = pd.Series([table.lines[i] for i in keep], dtype="int64")
+    keep = np.array([i for i, line in enumerate(table.lines) if line not in rejected], dtype=np.intp)
+    rows = pd.DataFrame(
+        {f.id: pd.Series(parser.parsed(f, texts[f.id]).values[keep], dtype=object) for f in contract.fields},
+        columns=names,
+    )
+    rows["_line"] = pd.Series(np.asarray(table.lines, dtype=np.int64)[keep], dtype="int64")
     return ParsedFile(
         file=name,
         format=table.described_format,

@@ -7,23 +7,16 @@ and return the settings; tests create client folders under `target.local_root`.
 
 from __future__ import annotations
 
-import getpass
 import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from demo.sftp_server import ServerInfo, prepare_keys, running_server, write_known_hosts
-from deployments.server import free_port
+from demo.openssh import SshdFailed, running_sshd, sshd_binary
+from demo.sftp_server import ServerInfo, running_server
 from tasks.settings import Settings, load_settings
-
-SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
 
 
 @dataclass(frozen=True)
@@ -70,72 +63,21 @@ def asyncssh_target(home: Path, asyncssh_server: ServerInfo, monkeypatch: pytest
     return SftpTarget(asyncssh_server, asyncssh_server.root, "/")
 
 
-def _sshd_binary() -> str | None:
-    found = shutil.which("sshd")
-    return found or next((c for c in SSHD_CANDIDATES if os.access(c, os.X_OK)), None)
-
-
 @pytest.fixture(scope="session")
 def openssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
     """OpenSSH's sshd from its own config on a high port (own host key, internal-sftp, key login only).
 
     Skipped when sshd is missing, unless SFTP_IMPORT_REQUIRE_OPENSSH is set (CI): then it fails."""
-    sshd = _sshd_binary()
+    sshd = sshd_binary()
     if sshd is None:
         if os.environ.get("SFTP_IMPORT_REQUIRE_OPENSSH"):
             pytest.fail("sshd is not installed but SFTP_IMPORT_REQUIRE_OPENSSH is set (CI must run OpenSSH tests)")
         pytest.skip("OpenSSH sshd is not installed (set SFTP_IMPORT_REQUIRE_OPENSSH=1 to make this an error)")
-    state = tmp_path_factory.mktemp("sshd")
-    root = tmp_path_factory.mktemp("openssh-root")
-    host_key, client_key = prepare_keys(state)
-    authorized = state / "authorized_keys"
-    authorized.write_text(Path(str(client_key) + ".pub").read_text())
-    user = getpass.getuser()
-    port = free_port()
-    config = state / "sshd_config"
-    config.write_text(
-        "\n".join(
-            [
-                f"Port {port}",
-                "ListenAddress 127.0.0.1",
-                f"HostKey {host_key}",
-                f"PidFile {state / 'sshd.pid'}",
-                f"AuthorizedKeysFile {authorized}",
-                f"AllowUsers {user}",
-                "StrictModes no",
-                "PubkeyAuthentication yes",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "UsePAM no",
-                "PermitRootLogin prohibit-password",
-                "Subsystem sftp internal-sftp",
-                "",
-            ]
-        )
-    )
-    if os.geteuid() == 0:
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
-    log = (state / "sshd.log").open("w")
-    process = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"sshd exited with {process.returncode}: {(state / 'sshd.log').read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("sshd did not start listening within 15 s")
-                time.sleep(0.05)
-        known_hosts = state / "known_hosts"
-        write_known_hosts(known_hosts, "127.0.0.1", port, host_key)
-        yield ServerInfo("127.0.0.1", port, user, None, client_key, known_hosts, host_key, root)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
+        with running_sshd(sshd, tmp_path_factory.mktemp("sshd"), tmp_path_factory.mktemp("openssh-root")) as server:
+            yield server
+    except SshdFailed as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture

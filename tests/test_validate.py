@@ -210,3 +210,37 @@ def test_a_whole_number_beyond_the_store_range_is_a_row_error() -> None:
     assert parse_value(points, str(2**63 - 1)) == 2**63 - 1
     with pytest.raises(ValueError, match="too large"):
         parse_value(points, str(2**63))
+
+
+def test_repeated_texts_are_typed_and_rejected_on_every_line_they_are_on() -> None:
+    """Each distinct text is parsed once per column: its value and its reason reach every row that holds it."""
+    rows = [
+        "a@x.io,null,,007,2024-01-31, 1.50,SMB",
+        "b@x.io,None,,007,2024-01-31,abc,smb",
+        "c@x.io,,,  ,2024-01-31,1.50,SMB",
+        "d@x.io,NA,,007,31/01/2024,abc,Gold",
+        "e@x.io,null,,0070,2024-01-31,1.50 ,SMB",
+    ]
+    parsed = parse("c.csv", HEADER + "\n".join(rows) + "\n")
+    bad_amount = "'abc' is not a number; use digits and a dot for decimals (e.g. 1234.50)."
+    assert [(e.line, e.field, e.message) for e in parsed.errors] == [
+        (3, "Amount", bad_amount),
+        (5, "Amount", bad_amount),
+        (5, "Segment", "'Gold' is not an allowed value; use one of: SMB, Mid-Market, Enterprise."),
+    ]
+    kept = parsed.rows.to_dict("records")
+    assert [r["_line"] for r in kept] == [2, 4, 6]
+    assert [r["first_name"] for r in kept] == ["null", None, "null"]
+    assert [r["account_id"] for r in kept] == ["007", "  ", "0070"]
+    assert [r["amount"] for r in kept] == [Decimal("1.50")] * 3
+    assert [r["segment"] for r in kept] == ["SMB", "SMB", "SMB"]
+
+
+def test_the_garbage_collector_is_back_on_after_a_file() -> None:
+    """parse_file pauses the cyclic collector while it reads; it is on again after, file kept or rejected."""
+    import gc
+
+    assert len(parse("c.csv", HEADER + "a@x.io,,,,,1.5,\n").rows) == 1
+    assert gc.isenabled()
+    assert rejection("c.csv", "Email\n").code == RejectCode.HEADER
+    assert gc.isenabled()
