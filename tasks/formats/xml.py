@@ -32,17 +32,14 @@ class EntityRefused(Exception):
     """An entity declaration was found."""
 
 
-@dataclass(slots=True)
+@dataclass
 class _Record:
-    """One element under the root as parsed: its name, line, the text of each field element (in order of
-    first appearance), and for a field element repeated or holding elements: (times seen, held elements).
-
-    Few objects per record (the collector pauses for none while a file is read, validate.py)."""
+    """One element under the root as parsed: its name, line, and per field element (by first appearance)
+    how many times it appeared, whether it held elements, and its text."""
 
     name: str
     line: int
-    fields: dict[str, str] = field(default_factory=dict)
-    odd: dict[str, tuple[int, bool]] | None = None
+    fields: dict[str, tuple[int, bool, str]] = field(default_factory=dict)
 
 
 class _Collector:
@@ -70,12 +67,13 @@ class _Collector:
 
     def end(self, _name: str) -> None:
         if self.depth == 3:
-            record, name = self.records[-1], self.field_name
-            if name in record.fields or self.nested:
-                record.odd = record.odd or {}
-                seen, nested = record.odd.get(name, (1, False) if name in record.fields else (0, False))
-                record.odd[name] = (seen + 1, nested or self.nested)
-            record.fields.setdefault(name, "".join(self.text))
+            fields = self.records[-1].fields
+            seen = fields.get(self.field_name)
+            text = "".join(self.text)
+            if seen is None:
+                fields[self.field_name] = (1, self.nested, text)
+            else:
+                fields[self.field_name] = (seen[0] + 1, seen[1] or self.nested, text)
         self.depth -= 1
 
     def characters(self, data: str) -> None:
@@ -128,18 +126,6 @@ def read(name: str, data: bytes, options: ReadOptions) -> RawTable:
     return _table(name, data, parsed.records)
 
 
-def _problems(record: _Record) -> list[RowError]:
-    """The record's field elements that appear more than once or hold elements, in order of first appearance."""
-    odd = record.odd or {}
-    return [
-        RowError(record.line, key, f"<{key}> appears {odd[key][0]} times in one contact.")
-        if odd[key][0] > 1
-        else RowError(record.line, key, f"<{key}> holds elements; it must hold text only.")
-        for key in record.fields
-        if key in odd
-    ]
-
-
 def _table(name: str, data: bytes, records: list[_Record]) -> RawTable:
     """Records to rows over the union of element names seen, in order of first appearance."""
     match = DECLARED_ENCODING.match(data.removeprefix(b"\xef\xbb\xbf"))
@@ -155,17 +141,24 @@ def _table(name: str, data: bytes, records: list[_Record]) -> RawTable:
                 f"<{ROOT}> holds a <{record.name}> element; only <{RECORD}> elements are allowed.",
             )
     names: dict[str, None] = {}
-    values: list[dict[str, str]] = []
+    values: list[dict[str, tuple[int, bool, str]]] = []
     for record in records:
         names.update(dict.fromkeys(record.fields))
-        problems = _problems(record)
+        problems = [
+            RowError(record.line, key, f"<{key}> appears {count} times in one contact.")
+            if count > 1
+            else RowError(record.line, key, f"<{key}> holds elements; it must hold text only.")
+            for key, (count, nested, _) in record.fields.items()
+            if count > 1 or nested
+        ]
         if problems:
             table.row_errors.extend(problems)
         else:
             values.append(record.fields)
             table.lines.append(record.line)
     table.header = list(names)
-    table.rows = [[fields.get(n, "") for n in table.header] for fields in values]
+    empty = (1, False, "")
+    table.rows = [[fields.get(n, empty)[2] for n in table.header] for fields in values]
     return table
 
 
