@@ -74,13 +74,13 @@ from tasks.validate import parse_file
 path = Path(sys.argv[1])
 contract = load_contracts(Path("examples/clients"))[sys.argv[2]]
 parse_file(path.name, path.read_bytes(), contract, max_bytes=10**8, warn_bytes=10**7)
-print(" ".join(sorted(n for n in ("openpyxl", "python_calamine", "pyexpat") if n in sys.modules)))
+print(" ".join(sorted(n for n in ("openpyxl", "python_calamine", "xmltodict") if n in sys.modules)))
 """
 
 
 @pytest.mark.parametrize(
     ("fmt", "imported"),
-    [("csv", ""), ("xml", "pyexpat"), ("xlsx", "python_calamine"), ("xls", "python_calamine")],
+    [("csv", ""), ("xml", "xmltodict"), ("xlsx", "python_calamine"), ("xls", "python_calamine")],
 )
 def test_a_format_imports_only_its_own_library(fmt: str, imported: str, tmp_path: Path) -> None:
     """Readers are imported on first use: openpyxl (a writer only) and calamine are not needed to read a CSV."""

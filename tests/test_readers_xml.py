@@ -61,20 +61,3 @@ def test_utf16_xml() -> None:
     table = read_bytes("c.xml", xml.encode("utf-16"), NORTHWIND)
     assert table.rows == [["zoë@x.io"]]
     assert table.encoding == "utf-16"
-
-
-def test_text_only_contacts_comments_and_a_repeat_with_elements() -> None:
-    """A <contact> with text only (or empty) is a row of empty cells; comments, CDATA and attributes are read as
-    xmltodict read them; a field both repeated and holding elements is reported as repeated."""
-    xml = (
-        b"<contacts>\n<contact>loose text</contact>\n<contact/>\n"
-        b'<contact><email a="1">a@<!-- c -->x.io<![CDATA[<]]></email></contact>\n'
-        b"<contact><email><b/></email><email>b@x.io</email></contact>\n</contacts>"
-    )
-    table = read_bytes("c.xml", xml, NORTHWIND)
-    assert table.header == ["email"]
-    assert table.rows == [[""], [""], ["a@x.io<"]]
-    assert table.lines == [2, 3, 4]
-    assert [(e.line, e.field, e.message) for e in table.row_errors] == [
-        (5, "email", "<email> appears 2 times in one contact.")
-    ]
