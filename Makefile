@@ -60,8 +60,8 @@ bench-more: install ## the raw XLSX readers (calamine vs openpyxl) and the UI at
 	$(PY) -m bench.bench_readers
 	$(PY) -m bench.bench_ui
 
-bench-peak: install ## the peak: 1,000 clients due the same minute on a real server and one process worker (~10 min)
-	$(PY) -m bench.bench_peak
+bench-peak: install ## the peak: 1,000 clients due the same minute; PEAK_ARGS="--store postgresql --workers 1 3" scales out
+	$(PY) -m bench.bench_peak $(PEAK_ARGS)
 
 # --- running on a Prefect server (see the README: "Running on a Prefect server") ----------------
 PREFECT := $(VENV)/bin/prefect
