@@ -5,6 +5,10 @@ examples (derandomized); `make fuzz` runs many more (FUZZ_EXAMPLES)."""
 from __future__ import annotations
 
 import os
+import time
+import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,6 +22,8 @@ from tasks.validate import parse_file
 from tests.importing import CLIENTS
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
+BOUND_CPU_SECONDS = 10.0  # an input of a few KB takes milliseconds: this is a guard against hangs, not a speed test
+BOUND_MEMORY_BYTES = 256 * 2**20
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NAMES = ("a.csv", "a.xlsx", "a.xls", "a.xml", "a.csv.gz", "a.zip", "a.csv.gpg")
 SAMPLES = {  # a valid file of each format to mutate: most of what breaks readers is near-valid input
@@ -28,9 +34,30 @@ SAMPLES = {  # a valid file of each format to mutate: most of what breaks reader
 }
 
 
+@contextmanager
+def _bounded() -> Iterator[None]:
+    """The block stays within BOUND_CPU_SECONDS of CPU and BOUND_MEMORY_BYTES of Python and NumPy
+    allocations at its peak: a hang or a blow-up (a decompression bomb, runaway backtracking) fails."""
+    tracemalloc.start()
+    started = time.process_time()
+    try:
+        yield
+    finally:
+        spent, peak = time.process_time() - started, tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert spent < BOUND_CPU_SECONDS, f"{spent:.1f} s of CPU for one input"
+    assert peak < BOUND_MEMORY_BYTES, f"{peak / 2**20:.0f} MB at the peak for one input"
+
+
 def _parsed_or_rejected(name: str, data: bytes) -> None:
     """The one allowed ending besides rows: a FileRejected naming the file, with a message. (With no
-    platform key set, a PGP name is the platform's configuration error, not the client's.)"""
+    platform key set, a PGP name is the platform's configuration error, not the client's.) Within
+    the bounds of CPU and memory."""
+    with _bounded():
+        _parse_once(name, data)
+
+
+def _parse_once(name: str, data: bytes) -> None:
     try:
         parsed = parse_file(name, data, CLIENTS["northwind"], max_bytes=10_000_000, warn_bytes=10_000_000)
     except FileRejected as rejected:
