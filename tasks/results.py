@@ -11,6 +11,7 @@ and is written by the next sync pass; it never fails the sync, nor an import."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -62,18 +63,34 @@ class Document:
         return self.client, self.name, self.version
 
 
+NAME_MAX = 255  # bytes in a file name, on the SFTP server's filesystem as on most
+_WRITING = len(".") + len(".0123456789ab.tmp")  # what `Sftp.write_atomic`'s temporary name adds
+_ROOM = NAME_MAX - _WRITING - len(".errors.csv")  # bytes left for the upload's part of a result's name
+
+
+def result_stem(name: str) -> str:
+    """What an upload's result files are named after: its name, or for a name too long to take the
+    suffixes (more than 226 bytes), its first whole characters, `~` and 10 hex digits of its sha256
+    (the document inside gives the full name)."""
+    encoded = name.encode()
+    if len(encoded) <= _ROOM:
+        return name
+    head = encoded[: _ROOM - 11].decode("utf-8", errors="ignore")  # a character cut in two is dropped
+    return f"{head}~{hashlib.sha256(encoded).hexdigest()[:10]}"
+
+
 def json_name(name: str) -> str:
     """Where an upload's result document is, in the client's folder."""
-    return f"{FOLDER}/{name}.json"
+    return f"{FOLDER}/{result_stem(name)}.json"
 
 
 def errors_name(name: str) -> str:
     """Where an imported upload's row errors are, in the client's folder."""
-    return f"{FOLDER}/{name}.errors.csv"
+    return f"{FOLDER}/{result_stem(name)}.errors.csv"
 
 
 def result_of(path: str) -> str | None:
-    """The upload name a file of the results folder belongs to (None for anything else)."""
+    """The `result_stem` a file of the results folder belongs to (None for anything else)."""
     for suffix in (".errors.csv", ".json"):
         if path.endswith(suffix) and not path.startswith("."):
             return path[: -len(suffix)]

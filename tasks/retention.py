@@ -126,14 +126,15 @@ def _old_results(sftp: Sftp, contract: Contract, old: list[dict[str, Any]], befo
         listed = sftp.list_files(posixpath.join(contract.directory, results.FOLDER))
     except FileNotFoundError:
         return []  # nothing was ever written there
-    purged = {row["name"]: row for row in old}
+    purged = {results.result_stem(row["name"]): row for row in old}
     deletions = []
     for file in listed:
         upload = results.result_of(file.name)
         if file.mtime < before or upload in purged:
             row = purged.get(upload or "", {})
             path = sftp.path(contract.directory, posixpath.join(results.FOLDER, file.name))
-            deletions.append(Deletion(upload or file.name, "results", path, row.get("sha256"), row.get("received_at")))
+            name = row.get("name", upload or file.name)  # a long upload name: its own, not its files' shortened stem
+            deletions.append(Deletion(name, "results", path, row.get("sha256"), row.get("received_at")))
     return deletions
 
 

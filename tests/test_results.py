@@ -329,3 +329,21 @@ def test_retention_deletes_a_result_with_its_upload_and_logs_it(asyncssh_target:
     document = documents("northwind")["old.csv"]
     assert document["purged"] is not None and len(document["ignored"]) == 1
     assert "deleted from the folder (retention)" in document["summary"]
+
+
+def test_a_name_too_long_for_its_result_files_gets_a_short_unique_stem_that_fits(asyncssh_target: SftpTarget) -> None:
+    short = "contacts.csv"
+    assert results.result_stem(short) == short and results.json_name(short) == "results/contacts.csv.json"
+    longest = ("é" * 125) + "x.csv"  # 255 bytes: the most a file name can hold
+    twin = ("é" * 125) + "y.csv"
+    stems = {results.result_stem(longest), results.result_stem(twin)}
+    assert len(stems) == 2  # two names alike in their first bytes: two stems
+    for stem in stems:
+        assert stem.startswith("é" * 50) and "~" in stem and len(stem.encode()) <= 226
+    asyncssh_target.client_dir("northwind")
+    with sftp.connect(load_settings().sftp) as connection:  # the names fit a real filesystem, temporary ones too
+        connection.write_atomic("northwind", results.errors_name(longest), b"line,field,message\n")
+        connection.write_atomic("northwind", results.json_name(longest), b"{}")
+    written = sorted(p.name for p in (asyncssh_target.local_root / "northwind" / "results").iterdir())
+    assert written == [f"{results.result_stem(longest)}.errors.csv", f"{results.result_stem(longest)}.json"]
+    assert [results.result_of(name) for name in written] == [results.result_stem(longest)] * 2
