@@ -78,6 +78,20 @@ def run_backfill(
     _publish(settings, contracts, now)
 
 
+def run_backfill_again(
+    settings: Settings, contracts: dict[str, Contract], now: datetime, files: dict[str, list[str]]
+) -> None:
+    """The same backfill again after a kill, as ops run it: every name the backfill may still take (staged,
+    or closed by the killed run, which did not complete); a name its run imported to the end is
+    refused, rightly (already imported), so when the kill came after that, only the results are left."""
+    left: dict[str, list[str]] = {}
+    for client, names in files.items():
+        with settings.store.read() as con:
+            entries = store.ledger_entries(con, client, names)
+        left[client] = [n for n in names if n not in entries or backfill.refusal(n, entries[n]) is None]
+    run_backfill(settings, contracts, now, {client: names for client, names in left.items() if names})
+
+
 def run_purge(settings: Settings, contracts: dict[str, Contract], now: datetime, files: dict[str, list[str]]) -> None:
     """Retention of every client, `PURGE_AFTER` the uploads: everything received is due."""
     with sftp.connect(settings.sftp) as connection:
@@ -89,6 +103,7 @@ OPERATIONS: dict[str, Operation] = {
     "sync": run_sync,
     "import": run_import,
     "backfill": run_backfill,
+    "backfill-again": run_backfill_again,
     "purge": run_purge,
 }
 
