@@ -138,3 +138,15 @@ def test_garbage_named_xlsx_is_corrupt() -> None:
     with pytest.raises(FileRejected) as exc:
         read_bytes("x.xlsx", b"PK\x03\x04" + b"\x00" * 100, NORTHWIND)
     assert exc.value.code == RejectCode.CORRUPT
+
+
+def test_a_workbook_that_makes_calamine_abort_is_rejected_and_the_process_goes_on() -> None:
+    """A damaged XLS (found by fuzzing) declares a sheet of absurd size: calamine asks for 100 GB and
+    aborts. Read in the import's own process it killed the process; its worker process dies instead."""
+    data = (DATA / "aborts-calamine.xls").read_bytes()
+    with pytest.raises(FileRejected) as rejected:
+        parse_file("damaged.xls", data, NORTHWIND, max_bytes=10**8, warn_bytes=10**7)
+    assert rejected.value.code == RejectCode.CORRUPT and rejected.value.file == "damaged.xls"
+    assert "damaged or not a real XLS file" in rejected.value.message
+    name = "northwind.xlsx"  # the next workbook is read by a new worker
+    assert len(parse_file(name, (DATA / name).read_bytes(), NORTHWIND, max_bytes=10**8, warn_bytes=10**7).rows) == 3

@@ -3,19 +3,18 @@
 Measured on a 5,000-row, 7-column XLSX (bench/bench_readers.py, raw cell reading): calamine
 50-75 ms, openpyxl read-only 1.1-1.4 s, about 20x slower; openpyxl cannot read XLS at all.
 Calamine's XML parser (quick-xml) expands no entities and reads no DTD, so XML bombs inside a
-workbook do nothing; zip bombs are stopped before calamine sees the file (tasks/formats/xlsx.py)."""
+workbook do nothing; zip bombs are stopped before calamine sees the file (tasks/formats/xlsx.py); a
+workbook that makes calamine abort kills only its worker process (`sheet_process.py`)."""
 
 from __future__ import annotations
 
-import io
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-
-from python_calamine import CalamineWorkbook, PasswordError
 
 from schemas.field_types import FIELD_TYPES
 from tasks.errors import FileRejected, RejectCode, RowError
 from tasks.formats import RawTable
+from tasks.formats.sheet_process import SheetUnreadable, read_first_sheet
 
 ENCRYPTED = "The workbook is password-protected; send it without a password."
 
@@ -43,26 +42,21 @@ def cell_text(value: Cell) -> str:
 
 
 def read_sheet(name: str, data: bytes, fmt: str) -> RawTable:
-    """The first sheet as a table of format `fmt`: its first non-empty row the header, line numbers sheet rows."""
+    """The first sheet as a table of format `fmt`: its first non-empty row the header, line numbers sheet rows.
+
+    Calamine runs in a worker process (`sheet_process`): a workbook that makes it abort is rejected as
+    damaged, and the import goes on."""
+    damaged = f"The workbook is damaged or not a real {fmt.upper()} file"
     try:
-        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
-        if not workbook.sheet_names:
-            raise FileRejected(RejectCode.EMPTY, name, "The workbook has no sheet.")
-        sheet = workbook.get_sheet_by_index(0)
-        cells = sheet.to_python(skip_empty_area=True)
-        first_row = sheet.start[0] if sheet.start else 0
-    except PasswordError:
-        raise FileRejected(RejectCode.ENCRYPTED, name, ENCRYPTED) from None
-    except FileRejected:
-        raise
-    except BaseException as exc:  # calamine raises several unrelated types for damaged files
-        if not isinstance(exc, Exception) and type(exc).__name__ != "PanicException":
-            raise  # an interrupt or an exit, not the file; a Rust panic of the parser (pyo3) is the file's
-        raise FileRejected(
-            RejectCode.CORRUPT,
-            name,
-            f"The workbook is damaged or not a real {fmt.upper()} file ({type(exc).__name__}); save it again.",
-        ) from None
+        outcome, first_row, cells = read_first_sheet(data)
+    except SheetUnreadable:
+        raise FileRejected(RejectCode.CORRUPT, name, f"{damaged}; save it again.") from None
+    if outcome == "password":
+        raise FileRejected(RejectCode.ENCRYPTED, name, ENCRYPTED)
+    if outcome == "empty":
+        raise FileRejected(RejectCode.EMPTY, name, "The workbook has no sheet.")
+    if outcome == "damaged":
+        raise FileRejected(RejectCode.CORRUPT, name, f"{damaged} ({first_row}); save it again.")
     table = RawTable(file=name, format=fmt, header=[])
     width = 0
     for offset, raw in enumerate(cells):
