@@ -42,17 +42,22 @@ _TYPE_NAMES = {  # information_schema's type names, as the field types spell the
 }
 
 
-def contact_columns(con: Any, client: str) -> dict[str, tuple[str, str]]:
-    """The stored columns of the client's table: lower-cased name -> (name, type), in table order."""
-    contacts_table(client)
+def table_columns(con: Any, table: str) -> list[tuple[str, str]]:
+    """A table's columns in order: (name, type as the field types spell it); empty when there is no such table."""
     rows = con.execute(
         "SELECT column_name, CASE WHEN data_type = 'numeric' "
         "THEN 'DECIMAL(' || numeric_precision || ',' || numeric_scale || ')' ELSE upper(data_type) END "
         "FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? "
         "ORDER BY ordinal_position",
-        [f"contacts_{client}"],
+        [table],
     ).fetchall()
-    return {name.lower(): (name, _TYPE_NAMES.get(kind, kind)) for name, kind in rows}
+    return [(name, _TYPE_NAMES.get(kind, kind)) for name, kind in rows]
+
+
+def contact_columns(con: Any, client: str) -> dict[str, tuple[str, str]]:
+    """The stored columns of the client's table: lower-cased name -> (name, type), in table order."""
+    contacts_table(client)
+    return {name.lower(): (name, kind) for name, kind in table_columns(con, f"contacts_{client}")}
 
 
 def ensure_contacts_table(con: Any, contract: Contract) -> dict[str, str]:

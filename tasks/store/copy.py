@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from tasks.store.connection import Store
-from tasks.store.contacts import contact_columns, contacts_table
+from tasks.store.contacts import contact_columns, contacts_table, table_columns
 from tasks.store.sql import Dialect, dialect_of, quote_name, transaction
 
 TABLES = ("files", "waiting", "ignored", "row_errors", "runs", "deletions", "results", "samples")
@@ -68,15 +68,6 @@ class _Summed:
     @property
     def checksum(self) -> str:
         return f"{self.total:032x}"
-
-
-def _column_names(con: Any, table: str) -> list[str]:
-    rows = con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-        "AND table_name = ? ORDER BY ordinal_position",
-        [table],
-    ).fetchall()
-    return [name for (name,) in rows]
 
 
 def contacts_clients(con: Any) -> list[str]:
@@ -129,7 +120,7 @@ def copy_store(source: Store, target: Store) -> tuple[list[TableCopy], float]:
     with source.read() as src, target.write() as dst:
         _refuse_unless_empty(dst)
         with transaction(dst):
-            plan = [(t, t, _column_names(src, t)) for t in TABLES]
+            plan = [(t, t, [name for name, _ in table_columns(src, t)]) for t in TABLES]
             for client in contacts_clients(src):
                 stored = list(contact_columns(src, client).values())
                 table = contacts_table(client)

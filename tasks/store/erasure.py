@@ -37,17 +37,13 @@ def erase_contact(con: Any, client: str, key: str) -> int:
 
 def erase_row_errors(con: Any, client: str, lines: dict[str, list[int]], key: str) -> int:
     """Delete the row errors of the person's lines (by file) and any whose message quotes the address."""
-    where = ["client = ? AND position(? IN lower(message)) > 0"]
-    params: list[list[Any]] = [[client, key]]
-    for name, numbers in lines.items():
-        where += ["client = ? AND name = ? AND line = ?"] * len(numbers)
-        params += [[client, name, line] for line in numbers]
-    erased = 0
-    for condition, values in zip(where, params, strict=True):
-        (found,) = con.execute(f"SELECT count(*) FROM row_errors WHERE {condition}", values).fetchone()
-        con.execute(f"DELETE FROM row_errors WHERE {condition}", values)
-        erased += int(found)
-    return erased
+    keys = [(name, line) for name, numbers in lines.items() for line in numbers]
+    deleted = con.execute(
+        "DELETE FROM row_errors WHERE client = ? AND (position(? IN lower(message)) > 0 "
+        "OR (name, line) IN (SELECT unnest(?::VARCHAR[]), unnest(?::INTEGER[]))) RETURNING line",
+        [client, key, [k[0] for k in keys], [k[1] for k in keys]],
+    ).fetchall()
+    return len(deleted)
 
 
 def record_rewritten(con: Any, client: str, name: str, sha256: str) -> None:

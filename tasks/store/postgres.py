@@ -22,6 +22,7 @@ from tasks.store.sql import Dialect
 
 log = logging.getLogger(__name__)
 
+LOCK_KEY = "hashtextextended(?, 0)"  # an advisory lock's 64-bit key, from its name
 MIGRATION_LOCK = "sftp-import:migrations"
 POOL_SIZE = 16  # connections per process: a daily slot's client imports run in threads, each holding one
 POOL_WAIT_SECONDS = 300.0  # a thread waits this long for a free connection of its process's pool
@@ -52,15 +53,15 @@ class PgConnection:
         """Hold the client's advisory lock (this connection's session), waiting for its holder like the
         DuckDB writer lock does, and saying who that is."""
         key = [f"client:{client}"]
-        if self.execute("SELECT pg_try_advisory_lock(hashtextextended(?, 0))", key).fetchone()[0]:
+        if self.execute(f"SELECT pg_try_advisory_lock({LOCK_KEY})", key).fetchone()[0]:
             return
         holder = self.execute(
             "SELECT a.application_name, a.pid FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-            "WHERE l.locktype = 'advisory' AND l.granted AND l.objid = (hashtextextended(?, 0) & 4294967295)::oid",
+            f"WHERE l.locktype = 'advisory' AND l.granted AND l.objid = ({LOCK_KEY} & 4294967295)::oid",
             key,
         ).fetchone()
         log.info("%s: waiting for the client's store lock, held by %s", client, holder or "another process")
-        self.execute("SELECT pg_advisory_lock(hashtextextended(?, 0))", key)
+        self.execute(f"SELECT pg_advisory_lock({LOCK_KEY})", key)
 
 
 def _configure(raw: Any) -> None:
@@ -113,7 +114,7 @@ class PostgresStore:
                 atexit.register(pool.close)
                 with pool.connection() as raw:
                     con = PgConnection(raw)
-                    con.execute("SELECT pg_advisory_lock(hashtextextended(?, 0))", [MIGRATION_LOCK])
+                    con.execute(f"SELECT pg_advisory_lock({LOCK_KEY})", [MIGRATION_LOCK])
                     try:
                         migrate(con)
                     finally:
