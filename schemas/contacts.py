@@ -63,7 +63,16 @@ def parse_column(field: ContractField, texts: pd.Series) -> ParsedColumn:
     codes, distinct = pd.factorize(cells)
     values: list[Value] = []
     reasons: list[str | None] = []
+    quick = FIELD_TYPES[field.type].quick
+    pattern, read = quick if quick else (None, None)
     for text in distinct:
+        if pattern is not None and read is not None and pattern.match(trimmed := text.strip()):
+            try:  # one call for a common text; an impossible one (2024-02-30) is explained by parse_value
+                values.append(read(trimmed))
+                reasons.append(None)
+                continue
+            except ValueError:
+                pass
         try:
             values.append(parse_value(field, text))
             reasons.append(None)

@@ -38,6 +38,11 @@ INTEGER = re.compile(r"^[+-]?\d+$")
 DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+# The common valid texts of a type, each read by one plain call (`TypeSpec.quick`): whole numbers
+# of up to 18 digits fit BIGINT, decimals within DECIMAL(38,10), ISO dates, ISO times without offset.
+QUICK_INTEGER = re.compile(r"^[+-]?\d{1,18}$")
+QUICK_DECIMAL = re.compile(r"^[+-]?\d{1,28}(\.\d{1,10})?$")
+QUICK_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?$")
 BOOLEANS = {"true": True, "yes": True, "y": True, "1": True, "false": False, "no": False, "n": False, "0": False}
 MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS = 10, 28  # the store's DECIMAL(38,10)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # the store's BIGINT range
@@ -181,6 +186,9 @@ class TypeSpec:
     options: frozenset[str] = frozenset()  # of OPTIONS, those a field of this type may set
     needs: frozenset[str] = frozenset()  # of those, the ones it must set
     free_text: bool = False  # any text is valid and kept exactly as written, spaces included
+    # a shortcut for the common texts: (pattern, reader) such that a text the pattern matches is read
+    # by `reader` alone, to the value `parse` gives (or a ValueError, left to `parse` to explain)
+    quick: tuple[re.Pattern[str], Callable[[str], Value]] | None = None
 
 
 FIELD_TYPES: dict[str, TypeSpec] = {
@@ -196,6 +204,7 @@ FIELD_TYPES: dict[str, TypeSpec] = {
     ),
     "email": TypeSpec(
         parse=_email,
+        quick=(EMAIL, str),
         sql="VARCHAR",
         text=str,
         examples=lambda field: ("anna.jansen@example.com", "bram.devries@example.org", "chloe.martin@example.net"),
@@ -205,6 +214,7 @@ FIELD_TYPES: dict[str, TypeSpec] = {
     ),
     "integer": TypeSpec(
         parse=_integer,
+        quick=(QUICK_INTEGER, int),
         sql="BIGINT",
         text=str,
         examples=lambda field: (0, 120, 4500),
@@ -212,6 +222,7 @@ FIELD_TYPES: dict[str, TypeSpec] = {
     ),
     "decimal": TypeSpec(
         parse=_decimal,
+        quick=(QUICK_DECIMAL, Decimal),
         sql=f"DECIMAL({MAX_INTEGER_DIGITS + MAX_FRACTION_DIGITS},{MAX_FRACTION_DIGITS})",
         text=_decimal_text,
         examples=lambda field: (Decimal("19.99"), Decimal("250.00"), Decimal("1234.50")),
@@ -222,6 +233,7 @@ FIELD_TYPES: dict[str, TypeSpec] = {
     ),
     "date": TypeSpec(
         parse=_date,
+        quick=(ISO_DATE, date.fromisoformat),
         sql="DATE",
         text=date.isoformat,
         examples=lambda field: (date(2024, 1, 15), date(2024, 2, 29), date(2024, 12, 31)),
@@ -231,6 +243,7 @@ FIELD_TYPES: dict[str, TypeSpec] = {
     ),
     "datetime": TypeSpec(
         parse=_datetime,
+        quick=(QUICK_DATETIME, datetime.fromisoformat),
         sql="TIMESTAMP",
         text=datetime.isoformat,
         examples=lambda field: (

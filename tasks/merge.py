@@ -4,8 +4,9 @@ Emails are compared by their key, trimmed and lower-cased. The rows of one email
 order: the stored contact first (order 0), then the file's rows by line (from 1); for each field
 the value of the latest row where it is not empty wins, so an empty value never erases one.
 Merging a file's rows among themselves and with the stored contacts is one fold, done by one
-query (`fold_sql`); since the fold is associative, importing files one after the other gives the
-contacts of merging them all at once.
+query (`fold_sql`). Since the fold is associative, the query folds the file's rows by email first
+(nothing to fold when every email is once in the file, the common case) and then each with its
+stored contact, and importing files one after the other gives the contacts of merging them all at once.
 
 Counts (`MergeCounts.of`): rows equal to another row of the file after normalisation (the email
 by its key, the values typed) are duplicates removed; the remaining rows folded into another row
@@ -46,19 +47,19 @@ def distinct_rows_sql(rows: str, values: list[str]) -> str:
     return f"SELECT count(*) FROM (SELECT DISTINCT {', '.join(['k', *values])} FROM {rows}) AS d"
 
 
-def fold_sql(stored: str, incoming: str, values: list[str], latest: Callable[[str], str]) -> str:
+def fold_sql(stored: str, incoming: str, values: list[str], latest: Callable[[str], str], *, keys_unique: bool) -> str:
     """SELECT of one merged contact per email key of a file's rows and the stored contacts of their emails.
 
     `stored` gives the stored contacts (k, the values, f), `incoming` the file's rows (k, o, the
-    values); `latest(v)` is the backend's aggregate of v's latest non-empty value by o. Columns: k,
-    the merged values, f, `is_new` (no stored contact) and `is_changed` (a stored contact whose
-    values the merge changes)."""
-    merged = ", ".join(f"{latest(v)} AS {v}" for v in values)
-    changed = " OR ".join(f"m.{v} IS DISTINCT FROM s.{v}" for v in values)
-    listed = ", ".join(values)
+    values); `latest(v)` is the backend's aggregate of v's latest non-empty value by o, needed only
+    unless `keys_unique` (no email twice in the file). Columns: k, the merged values, f, `is_new` (no
+    stored contact) and `is_changed` (a stored contact whose values the merge changes)."""
+    folded = incoming
+    if not keys_unique:
+        folded = f"SELECT k, {', '.join(f'{latest(v)} AS {v}' for v in values)} FROM ({incoming}) AS i GROUP BY k"
+    merged = [f"COALESCE(m.{v}, s.{v})" for v in values]  # the file's latest non-empty value, else the stored one
+    changed = " OR ".join(f"{value} IS DISTINCT FROM s.{v}" for value, v in zip(merged, values, strict=True))
+    listed = ", ".join(f"{value} AS {v}" for value, v in zip(merged, values, strict=True))
     return f"""
-        SELECT m.*, s.f, s.k IS NULL AS is_new, s.k IS NOT NULL AND ({changed}) AS is_changed FROM (
-            SELECT k, {merged} FROM (
-                SELECT k, 0 AS o, {listed} FROM ({stored}) AS s0 UNION ALL SELECT k, o, {listed} FROM ({incoming}) AS i
-            ) AS rows GROUP BY k
-        ) AS m LEFT JOIN ({stored}) AS s USING (k)"""
+        SELECT m.k, {listed}, s.f, s.k IS NULL AS is_new, s.k IS NOT NULL AND ({changed}) AS is_changed
+        FROM ({folded}) AS m LEFT JOIN ({stored}) AS s USING (k)"""
