@@ -207,9 +207,13 @@ def _parse_file(
     errors = sorted(table.row_errors + _row_errors(texts, table.lines, parser, named), key=lambda e: e.line)
     rejected = {e.line for e in errors}
     keep = np.array([i for i, line in enumerate(table.lines) if line not in rejected], dtype=np.intp)
-    rows = pd.DataFrame(
-        {f.id: pd.Series(parser.parsed(f, texts[f.id]).values[keep], dtype=object) for f in contract.fields},
+    rows = pd.DataFrame(  # the typed columns as they are: no copy, no dtype inferred
+        {
+            f.id: pd.Series(parser.parsed(f, texts[f.id]).values[keep], dtype=object, copy=False)
+            for f in contract.fields
+        },
         columns=names,
+        copy=False,
     )
     rows["_line"] = pd.Series(np.asarray(table.lines, dtype=np.int64)[keep], dtype="int64")
     return ParsedFile(

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from schemas.field_types import FIELD_TYPES
-from tasks.merge import MergeCounts, distinct_rows_sql, fold_sql
+from tasks.merge import MergeCounts, distinct_rows_sql, email_key, fold_sql
 from tasks.store.sql import Dialect, dialect_of, latest, quote_name, records
 
 if TYPE_CHECKING:
@@ -124,23 +124,21 @@ def upsert_contacts(con: Any, contract: Contract, rows: pd.DataFrame, file: str,
     typed = {i: fields[name.lower()] for i, name in enumerate(columns) if name.lower() in fields}
     postgres = dialect_of(con) is Dialect.POSTGRES
     kinds = {"k": "VARCHAR", "o": "INTEGER", **{f"v{i}": FIELD_TYPES[f.type].sql for i, f in typed.items()}}
-    keys = rows[contract.email_field.id].str.strip().str.lower()  # tasks.merge.email_key, column-wise
+    keys = list(map(email_key, rows[contract.email_field.id]))
     if postgres:
-        _copy_incoming(
-            con, kinds, [keys.tolist(), rows["_line"].tolist(), *(_listed(rows[f.id]) for f in typed.values())]
-        )
+        _copy_incoming(con, kinds, [keys, rows["_line"].tolist(), *(_listed(rows[f.id]) for f in typed.values())])
     else:
         import pandas as pd  # here, not at the top: the CLI's status and --help never load pandas
 
         frame = pd.DataFrame(
             {
-                "k": keys,
+                "k": pd.Series(keys, index=rows.index, dtype=object),
                 "o": rows["_line"],
                 **{f"v{i}": _scannable(rows[f.id], kinds[f"v{i}"]) for i, f in typed.items()},
             }
         )
         _scan_incoming(con, kinds, frame)
-    keys_unique = bool(keys.is_unique)  # then every row is distinct too, and nothing to fold in the file
+    keys_unique = len(set(keys)) == len(keys)  # then every row is distinct too, and nothing to fold in the file
     distinct = len(rows)
     if not keys_unique:
         email = contract.email_field.id.lower()
