@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property, partial
 from pathlib import Path
+from time import time_ns
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -332,16 +333,18 @@ def load_contracts(directory: Path, parse: Parse = parse_contract) -> dict[str, 
 # Parsing and validating 1,000 contracts costs ~0.25 s; `status` reads them on every call and a
 # worker on every flow run. Each file's contract is kept with the file's mtime, size and the digest
 # of its bytes, in the process and in a pickle in a folder the caller names (the platform's home,
-# which holds the store: trusted like it). A file whose mtime or size changed is read again, and
-# parsed again only when its bytes did: an edit costs one parse, a `touch` or a checkout none. A
-# cache file that cannot be read is ignored and rewritten.
+# which holds the store: trusted like it). A file whose mtime or size changed is read again (so is
+# one modified less than a second before it was read), and parsed again only when its bytes did: an
+# edit costs one parse, a `touch` or a checkout none. A cache file that cannot be read is ignored
+# and rewritten.
 
 CACHE_FILE = "contracts.pickle"
 CODE = (Path(__file__), Path(__file__).with_name("field_types.py"))  # the code that parses
+SETTLED_NS = 10**9  # a file's mtime is trusted once it is this old
 
 
 class Parsed(NamedTuple):
-    """One contract file as last parsed: its mtime and size then, the digest of its bytes, its contract."""
+    """One contract file as last parsed: its mtime (-1: too new to trust) and size, its bytes' digest, its contract."""
 
     mtime_ns: int
     size: int
@@ -394,13 +397,15 @@ def _parse_unless_known(
         if seen is None or (seen.mtime_ns, seen.size) != (stat.st_mtime_ns, stat.st_size):
             data = file.read_bytes()
             digest = hashlib.sha256(data).digest()
+            # a second write within the same clock tick would keep the mtime: so new a file is compared again
+            mtime = stat.st_mtime_ns if time_ns() - stat.st_mtime_ns >= SETTLED_NS else -1
             if seen is None or seen.digest != digest:
                 contract, problems = parse_contract(file, data)
                 if contract is None:
                     return None, problems  # problems are never cached
-                seen = Parsed(stat.st_mtime_ns, stat.st_size, digest, contract)
+                seen = Parsed(mtime, stat.st_size, digest, contract)
             else:
-                seen = seen._replace(mtime_ns=stat.st_mtime_ns, size=stat.st_size)
+                seen = seen._replace(mtime_ns=mtime, size=stat.st_size)
     except OSError:
         return parse_contract(file)  # gone or unreadable: its problem, in its words
     parsed[file.name] = seen

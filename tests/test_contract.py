@@ -154,8 +154,8 @@ def new_process() -> Callable[[], None]:
 
 @pytest.mark.parametrize(
     ("old", "new", "same_mtime"),
-    [('"02:30"', '"03:45"', False), ("name: Acme", "name: Acme Co", True)],
-    ids=["same size, new mtime", "new size, same mtime"],
+    [('"02:30"', '"03:45"', False), ("name: Acme", "name: Acme Co", True), ('"02:30"', '"03:45"', True)],
+    ids=["same size, new mtime", "new size, same mtime", "same size and mtime, written within a second"],
 )
 def test_cached_contracts_follow_a_changed_file(
     tmp_path: Path, new_process: Callable[[], None], old: str, new: str, same_mtime: bool
