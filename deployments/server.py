@@ -21,8 +21,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -70,10 +68,12 @@ def client_env(home: Path, url: str) -> dict[str, str]:
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
     """True when the API at `url` answers its health check."""
+    import urllib.request  # here, not at import time: `status` and `--help` load this module (~30 ms)
+
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=timeout) as answer:
             return bool(answer.status == 200)
-    except (urllib.error.URLError, OSError, ValueError):
+    except (OSError, ValueError):  # urllib's URLError is an OSError
         return False
 
 

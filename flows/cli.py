@@ -19,9 +19,12 @@ if TYPE_CHECKING:  # pydantic is imported by the commands that read contracts, n
 
 def _contracts(settings: Settings, client: str | None) -> dict[str, Contract]:
     """The contracts (all, or the one client's), from the cache in the home while no file changed."""
-    from schemas.contract import cached_contracts
+    from schemas.contract import ContractError, cached_contracts
 
-    contracts = cached_contracts(settings.clients_dir, settings.home)
+    try:
+        contracts = cached_contracts(settings.clients_dir, settings.home)
+    except ContractError as exc:
+        raise SystemExit(f"{exc}\n{len(exc.problems)} problem(s) in {settings.clients_dir}") from None
     if client is None:
         return contracts
     if client not in contracts:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cached_property, lru_cache
+from functools import cached_property, partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from time import time_ns
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
@@ -254,13 +257,13 @@ def _read_yaml(text: str) -> Any:
         return yaml.safe_load(text)
 
 
-def parse_contract(file: Path) -> tuple[Contract | None, list[ContractProblem]]:
-    """Load one contract file, returning it or every problem found in it."""
+def parse_contract(file: Path, data: bytes | None = None) -> tuple[Contract | None, list[ContractProblem]]:
+    """Load one contract file (`data`: its bytes, when already read), returning it or every problem found in it."""
     import yaml
 
     name = file.name
     try:
-        raw = _read_yaml(file.read_text(encoding="utf-8"))
+        raw = _read_yaml((file.read_bytes() if data is None else data).decode("utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         return None, [ContractProblem(name, "", "cannot be read as YAML: " + " ".join(str(exc).split()))]
     if not isinstance(raw, dict):
@@ -280,20 +283,26 @@ def parse_contract(file: Path) -> tuple[Contract | None, list[ContractProblem]]:
     return contract, []
 
 
+Parse = Callable[[Path], tuple[Contract | None, list[ContractProblem]]]  # one file: its contract or problems
+
+
 def contract_files(directory: Path) -> list[Path]:
     """The contract files of a folder (`*.yaml`, `*.yml`), sorted by name."""
     return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
 
 
-def check_contracts(directory: Path) -> tuple[dict[str, Contract], list[ContractProblem]]:
-    """Load every `*.yaml`/`*.yml` contract in a folder; collect all problems, including clashes between files."""
+def check_contracts(
+    directory: Path, parse: Parse = parse_contract
+) -> tuple[dict[str, Contract], list[ContractProblem]]:
+    """Load every `*.yaml`/`*.yml` contract in a folder with `parse`; collect all problems, including clashes
+    between files."""
     contracts: dict[str, Contract] = {}
     problems: list[ContractProblem] = []
     if not directory.is_dir():
         return {}, [ContractProblem(str(directory), "", "contracts folder not found")]
     dirs: dict[str, str] = {}
     for file in contract_files(directory):
-        contract, found = parse_contract(file)
+        contract, found = parse(file)
         problems.extend(found)
         if contract is None:
             continue
@@ -312,9 +321,9 @@ def check_contracts(directory: Path) -> tuple[dict[str, Contract], list[Contract
     return contracts, problems
 
 
-def load_contracts(directory: Path) -> dict[str, Contract]:
+def load_contracts(directory: Path, parse: Parse = parse_contract) -> dict[str, Contract]:
     """All contracts of a folder by client id; raises ContractError listing every problem."""
-    contracts, problems = check_contracts(directory)
+    contracts, problems = check_contracts(directory, parse)
     if problems:
         raise ContractError(problems)
     return contracts
@@ -322,63 +331,102 @@ def load_contracts(directory: Path) -> dict[str, Contract]:
 
 # --- the contracts cache -------------------------------------------------------------------------
 # Parsing and validating 1,000 contracts costs ~0.25 s; `status` reads them on every call and a
-# worker on every flow run. The contracts of a folder are kept per (file name, mtime, size) of its
-# files, in the process and in a pickle in a folder the caller names (the platform's home, which
-# holds the store: trusted like it). A cache file that cannot be read is ignored and rewritten.
+# worker on every flow run. Each file's contract is kept with the file's mtime, size and the digest
+# of its bytes, in the process and in a pickle in a folder the caller names (the platform's home,
+# which holds the store: trusted like it). A file whose mtime or size changed is read again (so is
+# one modified less than a second before it was read), and parsed again only when its bytes did: an
+# edit costs one parse, a `touch` or a checkout none. A cache file that cannot be read is ignored
+# and rewritten.
 
 CACHE_FILE = "contracts.pickle"
-# the folder, the (mtime, size) of the code that parses (this module and the field types' registry)
-# and every contract file's (name, mtime, size)
-CacheKey = tuple[str, tuple[tuple[int, int], ...], tuple[tuple[str, int, int], ...]]
-CODE = (Path(__file__), Path(__file__).with_name("field_types.py"))
+CODE = (Path(__file__), Path(__file__).with_name("field_types.py"))  # the code that parses
+SETTLED_NS = 10**9  # a file's mtime is trusted once it is this old
+
+
+class Parsed(NamedTuple):
+    """One contract file as last parsed: its mtime (-1: too new to trust) and size, its bytes' digest, its contract."""
+
+    mtime_ns: int
+    size: int
+    digest: bytes
+    contract: Contract
+
+
+# what the cached files are valid for: the folder and the (mtime, size) of the code that parsed them
+CacheKey = tuple[str, tuple[tuple[int, int], ...]]
+Cache = tuple[CacheKey, dict[str, Parsed]]  # and each file by name
+_in_process: dict[Path, Cache] = {}  # by cache file
 
 
 def _cache_key(directory: Path) -> CacheKey:
-    """What the cached contracts of a folder depend on: its files, and the code that parsed them."""
     code = tuple((stat.st_mtime_ns, stat.st_size) for stat in (path.stat() for path in CODE))
-    stats = [(file.name, file.stat()) for file in contract_files(directory)]
-    files = tuple((name, stat.st_mtime_ns, stat.st_size) for name, stat in stats)
-    return str(directory.resolve()), code, files
+    return str(directory.resolve()), code
 
 
-def _read_cache(cache: Path, key: CacheKey) -> dict[str, Contract] | None:
-    """The contracts pickled under `key`, or None (no file, another key, or not readable at all)."""
+def _read_cache(cache: Path) -> Cache | None:
+    """The cache this process holds, else the one pickled in `cache` (None: missing or not readable at all)."""
+    if cache in _in_process:
+        return _in_process[cache]
     try:
-        stored_key, contracts = pickle.loads(cache.read_bytes())
+        key, files = pickle.loads(cache.read_bytes())
     except Exception:  # missing, truncated, corrupt or from other code: rebuilt by the caller
         return None
-    return contracts if stored_key == key and isinstance(contracts, dict) else None
+    return (key, files) if isinstance(files, dict) else None
 
 
-def _write_cache(cache: Path, key: CacheKey, contracts: dict[str, Contract]) -> None:
-    """Pickle the contracts under `key`: to a new temporary name, then renamed over the cache (atomic).
+def _write_cache(cache: Path, content: Cache) -> None:
+    """Pickle the cache: to a new temporary name, then renamed over the cache file (atomic).
 
     Best effort: a cache folder that does not exist (yet) or cannot be written only costs speed."""
     temporary = cache.with_name(f".{cache.name}.{os.urandom(8).hex()}")
     try:
         with temporary.open("xb") as out:
-            pickle.dump((key, contracts), out, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(content, out, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(temporary, cache)
     except OSError:
         temporary.unlink(missing_ok=True)
 
 
-@lru_cache(maxsize=4)
-def _cached(key: CacheKey, cache: Path) -> dict[str, Contract]:
-    """The contracts of the key's folder: from the cache file when it holds them, else parsed and written there."""
-    contracts = _read_cache(cache, key)
-    if contracts is None:
-        contracts = load_contracts(Path(key[0]))
-        _write_cache(cache, key, contracts)
-    return contracts
+def _parse_unless_known(
+    known: dict[str, Parsed], parsed: dict[str, Parsed], file: Path
+) -> tuple[Contract | None, list[ContractProblem]]:
+    """`parse_contract`, skipped while the file is as `known` holds it; a valid file is added to `parsed`."""
+    try:
+        stat = file.stat()  # before reading: a write after it changes the mtime, seen next time
+        seen = known.get(file.name)
+        if seen is None or (seen.mtime_ns, seen.size) != (stat.st_mtime_ns, stat.st_size):
+            data = file.read_bytes()
+            digest = hashlib.sha256(data).digest()
+            # a second write within the same clock tick would keep the mtime: so new a file is compared again
+            mtime = stat.st_mtime_ns if time_ns() - stat.st_mtime_ns >= SETTLED_NS else -1
+            if seen is None or seen.digest != digest:
+                contract, problems = parse_contract(file, data)
+                if contract is None:
+                    return None, problems  # problems are never cached
+                seen = Parsed(mtime, stat.st_size, digest, contract)
+            else:
+                seen = seen._replace(mtime_ns=mtime, size=stat.st_size)
+    except OSError:
+        return parse_contract(file)  # gone or unreadable: its problem, in its words
+    parsed[file.name] = seen
+    return seen.contract, []
 
 
 def cached_contracts(directory: Path, cache_dir: Path) -> dict[str, Contract]:
-    """`load_contracts`, parsed again only when a file of the folder changed (name, mtime or size).
+    """`load_contracts`, parsing only the files whose bytes changed since the last call.
 
     Kept in this process, and in `cache_dir/contracts.pickle` for the next process (written when
-    `cache_dir` exists). Treat the result as read-only: it is shared. Raises ContractError like
-    `load_contracts` (problems are never cached)."""
+    `cache_dir` exists). The contracts are shared: treat them as read-only. Raises ContractError
+    like `load_contracts`."""
     if not directory.is_dir():
         return load_contracts(directory)  # raises: the folder is missing
-    return _cached(_cache_key(directory), cache_dir / CACHE_FILE)
+    cache, key = cache_dir / CACHE_FILE, _cache_key(directory)
+    stored = _read_cache(cache)
+    known = stored[1] if stored is not None and stored[0] == key else {}
+    parsed: dict[str, Parsed] = {}
+    try:
+        return load_contracts(directory, partial(_parse_unless_known, known, parsed))
+    finally:  # the valid files, even when another one has problems
+        _in_process[cache] = key, parsed
+        if stored != (key, parsed):
+            _write_cache(cache, (key, parsed))

@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from schemas import contract as contract_module
-from schemas.contract import Contract, cached_contracts, check_contracts, load_contracts
+from schemas.contract import (
+    Contract,
+    ContractError,
+    ContractProblem,
+    cached_contracts,
+    check_contracts,
+    load_contracts,
+)
 from tests.conftest import EXAMPLE_CLIENTS
 
 GOOD = """
@@ -141,14 +148,14 @@ def test_a_yaml_error_is_told_in_the_pure_loaders_words(tmp_path: Path) -> None:
 @pytest.fixture
 def new_process() -> Callable[[], None]:
     """Forgets the contracts this process has cached, as a new process would not have them."""
-    contract_module._cached.cache_clear()
-    return contract_module._cached.cache_clear
+    contract_module._in_process.clear()
+    return contract_module._in_process.clear
 
 
 @pytest.mark.parametrize(
     ("old", "new", "same_mtime"),
-    [('"02:30"', '"03:45"', False), ("name: Acme", "name: Acme Co", True)],
-    ids=["same size, new mtime", "new size, same mtime"],
+    [('"02:30"', '"03:45"', False), ("name: Acme", "name: Acme Co", True), ('"02:30"', '"03:45"', True)],
+    ids=["same size, new mtime", "new size, same mtime", "same size and mtime, written within a second"],
 )
 def test_cached_contracts_follow_a_changed_file(
     tmp_path: Path, new_process: Callable[[], None], old: str, new: str, same_mtime: bool
@@ -179,9 +186,57 @@ def test_the_contracts_cache_file_serves_the_next_process_and_a_corrupt_one_is_r
     assert cache.exists()
     new_process()
     with monkeypatch.context() as patched:
-        patched.setattr(contract_module, "check_contracts", lambda directory: pytest.fail("parsed again"))
+        patched.setattr(contract_module, "parse_contract", lambda *args: pytest.fail("parsed again"))
         assert cached_contracts(folder, home) == expected
     cache.write_bytes(b"not a pickle")
     new_process()
     assert cached_contracts(folder, home) == expected
     assert cache.read_bytes() != b"not a pickle"  # rewritten
+
+
+def test_only_the_files_whose_bytes_changed_are_parsed_again(
+    tmp_path: Path, new_process: Callable[[], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, home = tmp_path / "clients", tmp_path / "home"
+    home.mkdir()
+    for name in ("a", "b", "c"):
+        write(folder, f"{name}.yaml", GOOD.replace("id: acme", f"id: {name}"))
+    cached_contracts(folder, home)
+    parsed: list[str] = []
+    parse = contract_module.parse_contract
+
+    def counting(file: Path, data: bytes | None = None) -> tuple[Contract | None, list[ContractProblem]]:
+        parsed.append(file.name)
+        return parse(file, data)
+
+    monkeypatch.setattr(contract_module, "parse_contract", counting)
+    later = (folder / "a.yaml").stat().st_mtime_ns + 10**9
+    os.utime(folder / "a.yaml", ns=(later, later))  # touched: same bytes
+    write(folder, "b.yaml", GOOD.replace("id: acme", "id: b").replace("Acme", "Bee"))
+    new_process()
+    contracts = cached_contracts(folder, home)
+    assert parsed == ["b.yaml"]
+    assert contracts["b"].name == "Bee" and set(contracts) == {"a", "b", "c"}
+    parsed.clear()
+    new_process()
+    assert cached_contracts(folder, home) == contracts  # the touch and the edit were written to the cache
+    assert parsed == []
+
+
+def test_a_broken_file_is_reported_by_name_until_fixed_and_the_others_stay_cached(
+    tmp_path: Path, new_process: Callable[[], None]
+) -> None:
+    folder, home = tmp_path / "clients", tmp_path / "home"
+    home.mkdir()
+    write(folder, "a.yaml", GOOD.replace("id: acme", "id: a"))
+    write(folder, "b.yaml", GOOD.replace("id: acme", "id: b"))
+    cached_contracts(folder, home)
+    write(folder, "b.yaml", GOOD.replace("id: acme", "id: b").replace("Europe/Amsterdam", "Nowhere"))
+    new_process()
+    with pytest.raises(ContractError, match=r"b\.yaml: timezone: 'Nowhere' is not an IANA timezone"):
+        cached_contracts(folder, home)
+    with pytest.raises(ContractError, match=r"b\.yaml"):  # in this process too: problems are never cached
+        cached_contracts(folder, home)
+    write(folder, "b.yaml", GOOD.replace("id: acme", "id: b").replace("Europe/Amsterdam", "Europe/Paris"))
+    new_process()
+    assert cached_contracts(folder, home)["b"].timezone == "Europe/Paris"

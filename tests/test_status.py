@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -14,6 +16,7 @@ import pytest
 from flows.cli import main
 from tasks import store
 from tasks.settings import load_settings
+from tests.conftest import EXAMPLE_CLIENTS
 from tests.importing import record_arrival
 from tests.writers import hold_store
 
@@ -79,3 +82,39 @@ def test_commands_without_a_flow_do_not_import_prefect(home: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_status_shows_a_changed_contract_and_names_a_broken_one(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clients = home.parent / "clients"
+    shutil.copytree(EXAMPLE_CLIENTS, clients)
+    home.mkdir(exist_ok=True)  # where the contracts cache is kept
+    monkeypatch.setenv("SFTP_IMPORT_CLIENTS_DIR", str(clients))
+    northwind = clients / "northwind.yaml"
+    original = northwind.read_text(encoding="utf-8")
+
+    def status(text: str) -> subprocess.CompletedProcess[str]:
+        """`status --json` in a new process (it reads the contracts cache) after northwind's contract becomes `text`."""
+        later = northwind.stat().st_mtime_ns + 10**9  # set: no waiting for the clock to tick
+        northwind.write_text(text, encoding="utf-8")
+        os.utime(northwind, ns=(later, later))
+        return subprocess.run([sys.executable, "-m", "flows.cli", "status", "--json"], capture_output=True, text=True)
+
+    def import_time() -> str:
+        report = json.loads(done.stdout)
+        northwind_at = next(c["next_import_at"] for c in report["clients"] if c["id"] == "northwind")
+        return datetime.fromisoformat(northwind_at).strftime("%H:%M")
+
+    done = status(original)
+    assert done.returncode == 0, done.stderr
+    assert import_time() == "06:00"
+    assert (home / "contracts.pickle").exists()
+    done = status(original.replace('import_time: "06:00"', 'import_time: "07:30"'))  # same size
+    assert done.returncode == 0, done.stderr
+    assert import_time() == "07:30"
+    done = status(original.replace("Europe/Amsterdam", "Nowhere"))
+    assert done.returncode == 1
+    assert "northwind.yaml: timezone: 'Nowhere' is not an IANA timezone" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = status(original)
+    assert done.returncode == 0, done.stderr
+    assert import_time() == "06:00"
