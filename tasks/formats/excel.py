@@ -24,6 +24,8 @@ Cell = str | float | int | bool | date | datetime | time | timedelta | None
 def cell_text(value: Cell) -> str:
     """A cell as text, empty as ''; a typed cell in the text form of its type (schemas/field_types.py),
     so it parses as that type: whole numbers without '.0', exact decimals, ISO dates, true/false."""
+    if isinstance(value, str):  # most cells
+        return value
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -60,7 +62,7 @@ def read_sheet(name: str, data: bytes, fmt: str) -> RawTable:
     table = RawTable(file=name, format=fmt, header=[])
     width = 0
     for offset, raw in enumerate(cells):
-        row = [cell_text(c) for c in raw]
+        row = list(map(cell_text, raw))
         line = first_row + offset + 1
         if not any(v.strip() for v in row):
             continue
