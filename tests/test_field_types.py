@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from schemas.contacts import parse_value
@@ -92,3 +94,56 @@ def test_a_field_takes_the_options_of_its_type_only(kind: str, option: str) -> N
 def test_option_messages(field: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         ContractField.model_validate({"name": "X", "xml": "x", **field})
+
+
+QUICK_TYPES = sorted(kind for kind, spec in FIELD_TYPES.items() if spec.quick is not None)
+# texts near each quick pattern's edges: signs, zeros, 18/19 and 28/29 digits, 10/11 places, impossible dates,
+# offsets
+EDGE_TEXTS = st.sampled_from(
+    [
+        "",
+        " ",
+        "+",
+        "-0",
+        "00123",
+        ".5",
+        "1.",
+        " 12 ",
+        "٣",
+        "9" * 18,
+        "9" * 19,
+        "1" * 28 + ".5",
+        "1" * 29,
+        "1." + "5" * 10,
+        "1." + "5" * 11,
+        "2024-02-29",
+        "2023-02-29",
+        "2024-13-01",
+        "2024-01-15T09:30",
+        "2024-01-15 09:30:05.123456",
+        "2024-01-15T25:00",
+        "2024-01-15T09:30:00+02:00",
+        "2024-01-15T09:30:00Z",
+        "a@b.io",
+        "a@@b.io",
+    ]
+)
+
+
+@pytest.mark.parametrize("kind", QUICK_TYPES)
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(EDGE_TEXTS, st.from_regex(r"[ +\-0-9.:T@a-z]{0,30}", fullmatch=True)))
+def test_the_quick_reading_of_a_type_gives_what_its_parser_gives(kind: str, text: str) -> None:
+    """A cell read by the type's shortcut (schemas/contacts.py) is worth exactly what its parser says, or it
+    is left to the parser (the shortcut raised): never another value, never a value for an invalid cell."""
+    field = field_of(kind)
+    quick = FIELD_TYPES[kind].quick
+    assert quick is not None
+    pattern, read = quick
+    if not pattern.match(text.strip()):
+        return
+    try:
+        value = read(text.strip())
+    except ValueError:
+        return  # parse_column then asks parse_value, whose answer stands
+    assert parse_value(field, text) == value and type(parse_value(field, text)) is type(value)
