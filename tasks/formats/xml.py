@@ -44,7 +44,7 @@ class _LineTrackingParser:
 
     def __init__(self, parser: Any, trace: _Trace) -> None:
         object.__setattr__(self, "_parser", parser)
-        object.__setattr__(self, "_depth", 0)
+        object.__setattr__(self, "_depth", [0])  # one mutable cell the handlers share (called per element)
         object.__setattr__(self, "_trace", trace)
         parser.StartDoctypeDeclHandler = self._refuse_doctype
         parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
@@ -64,20 +64,23 @@ class _LineTrackingParser:
         setattr(self._parser, name, value)
 
     def _on_start(self, handler: Callable[..., None]) -> Callable[..., None]:
+        depth, trace, parser = self._depth, self._trace, self._parser
+
         def start(name: str, attrs: Any) -> None:
-            depth = self._depth + 1
-            object.__setattr__(self, "_depth", depth)
-            if depth == 1:
-                self._trace.root = name
-            elif depth == 2:
-                self._trace.lines.append(self._parser.CurrentLineNumber)
+            depth[0] += 1
+            if depth[0] == 2:
+                trace.lines.append(parser.CurrentLineNumber)
+            elif depth[0] == 1:
+                trace.root = name
             handler(name, attrs)
 
         return start
 
     def _on_end(self, handler: Callable[..., None]) -> Callable[..., None]:
+        depth = self._depth
+
         def end(name: str) -> None:
-            object.__setattr__(self, "_depth", self._depth - 1)
+            depth[0] -= 1
             handler(name)
 
         return end
