@@ -20,6 +20,7 @@ import logging
 import os
 import posixpath
 import stat
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -260,6 +261,10 @@ class Sftp:
                 "(SFTP_IMPORT_SFTP_TIMEOUT_SECONDS)"
             ) from None
 
+    def is_open(self) -> bool:
+        """False once the SSH connection is closed (by the server, or after a stall)."""
+        return not self.stalled and not self.fs._client.is_closed()
+
     def close(self) -> None:
         """Close the SSH connection now rather than at garbage collection."""
 
@@ -334,9 +339,8 @@ def _connect_args(settings: SftpSettings) -> dict[str, Any]:
     }
 
 
-@contextlib.contextmanager
-def connect(settings: SftpSettings) -> Iterator[Sftp]:
-    """An SFTP connection for the block, host key verified; HostKeyRejected when it does not match."""
+def open_connection(settings: SftpSettings) -> Sftp:
+    """An SFTP connection, host key verified (HostKeyRejected when it does not match); the caller closes it."""
     try:
         fs = SSHFileSystem(
             settings.host, skip_instance_cache=True, timeout=settings.timeout_seconds, **_connect_args(settings)
@@ -360,8 +364,62 @@ def connect(settings: SftpSettings) -> Iterator[Sftp]:
             f"{settings.timeout_seconds:g} s (SFTP_IMPORT_SFTP_TIMEOUT_SECONDS)"
         ) from None
     log.info("connected to %s:%s as %s", settings.host, settings.port, settings.username)
-    connection = Sftp(fs, settings.root, f"{settings.host}:{settings.port}", settings.timeout_seconds)
+    return Sftp(fs, settings.root, f"{settings.host}:{settings.port}", settings.timeout_seconds)
+
+
+@contextlib.contextmanager
+def connect(settings: SftpSettings) -> Iterator[Sftp]:
+    """An SFTP connection for the block, host key verified; HostKeyRejected when it does not match."""
+    connection = open_connection(settings)
     try:
         yield connection
     finally:
         connection.close()
+
+
+class Connections:
+    """The SFTP connections a pass shares between its clients, so a client costs no SSH login.
+
+    `lend()` gives an idle connection (or opens one when none is idle: one per worker at most) and takes
+    it back when the block ends; a block that raises closes its connection instead, so a stalled or
+    dropped connection, or one a client's failure left in doubt, never serves another client. A
+    connection the server closed while idle is dropped before it is lent."""
+
+    def __init__(self, settings: SftpSettings) -> None:
+        self.settings = settings
+        self._idle: list[Sftp] = []
+        self._guard = threading.Lock()
+        self._closed = False
+
+    @contextlib.contextmanager
+    def lend(self) -> Iterator[Sftp]:
+        """A connection for one client's work, returned for the next client unless the work raised."""
+        connection = self._take() or open_connection(self.settings)
+        try:
+            yield connection
+        except BaseException:
+            connection.close()
+            raise
+        with self._guard:
+            if not self._closed:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def _take(self) -> Sftp | None:
+        """An idle connection still open, closing those the server ended meanwhile; None when there is none."""
+        while True:
+            with self._guard:
+                if not self._idle:
+                    return None
+                connection = self._idle.pop()
+            if connection.is_open():
+                return connection
+            connection.close()
+
+    def close(self) -> None:
+        """Close the idle connections; one still lent is closed when it comes back."""
+        with self._guard:
+            idle, self._idle, self._closed = self._idle, [], True
+        for connection in idle:
+            connection.close()
