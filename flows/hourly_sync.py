@@ -1,9 +1,12 @@
 """The `hourly-sync` flow: every client's SFTP folder into staging and the ledger, clients isolated.
 
 One pass opens the store for writing (and takes its writer lock) once, however many clients there are:
-1. the ledger state of every client is read in one read-only session (no lock needed);
-2. one task per client (coarse: never per file) lists, classifies and copies to staging with no
-   store access, retrying transient SFTP errors with backoff, and returns its ledger changes;
+1. every client's folder is listed (a few at once), then the ledger rows of the names listed, the
+   waiting files, samples and due results are read in one read-only session (no lock needed): the
+   read costs what the listings hold, not what the ledger has gathered over the years;
+2. one task per client (coarse: never per file) classifies and copies to staging with no store
+   access (a client whose listing failed in step 1 lists and reads its own), retrying transient SFTP
+   errors with backoff, and returns its ledger changes;
 3. one task writes every client's changes in one write session, one transaction per client (one
    client's bad data cannot block the others), then reads the upload reports of the clients it
    changed and the result documents due before letting go of the store;
@@ -12,8 +15,10 @@ One pass opens the store for writing (and takes its writer lock) once, however m
 The per-client task also checks each file it stages (the pickup check) and writes the client's
 `samples/` folder when its contract changed since it was last written.
 
-Before step 2 one login checks the SFTP settings: a refused login or host key fails the whole pass with
+Before step 1 one login checks the SFTP settings: a refused login or host key fails the whole pass with
 one message and no client task (no burst of refused logins); a server down is retried there first.
+The pass's SSH connections are shared (`sftp.Connections`): a client borrows an idle one, at most one
+per worker is open, and a connection a client's work failed on is closed, never lent to the next.
 A client's failure (SFTP or its ledger write) is reported in the flow's result and never stops the
 other clients; the flow ends Failed only when a client failed, after all clients ran. A client
 whose task failed writes nothing: what it had copied is staged without a row and copied again by
@@ -40,26 +45,38 @@ from tasks import alerts, report, samples_folder, sftp, store, sync
 from tasks.resources import Resources, from_environment
 from tasks.results import Document, pending_documents
 
-# clients synced at once, each over its own SSH connection (sshd drops bursts beyond MaxStartups=10)
+# clients synced at once, each worker over one SSH connection (sshd drops bursts beyond MaxStartups=10)
 SYNC_WORKERS = 8
 
 
 @dataclass(frozen=True)
 class PassState:
-    """What a pass reads first: each client's ledger, the contract its samples follow, documents still due."""
+    """What a pass reads first: each client's listing and its ledger, the contract its samples follow,
+    documents still due. A client whose listing failed has neither."""
 
+    listings: dict[str, list[sftp.RemoteFile]]
     ledgers: dict[str, store.ClientLedger]
     samples: dict[str, str]  # client -> digest of the contract its samples folder was written from
     results_due: set[str]  # clients with a result document a failed write left due
 
 
+@task(name="list-folders", cache_policy=NO_CACHE)
+def list_folders_task(
+    res: Resources, connections: sftp.Connections, contracts: list[Contract]
+) -> dict[str, list[sftp.RemoteFile]]:
+    """Every client's folder listed over the pass's connections; a failed listing leaves its client out."""
+    return sync.list_folders(connections, contracts, SYNC_WORKERS)
+
+
 @task(name="read-ledger", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5.0, 20.0])
-def read_ledger_task(res: Resources, clients: list[str]) -> PassState:
-    """Every client's names, waiting files, samples and due results, in one read-only session (retried
-    while a writer holds the file)."""
+def read_ledger_task(res: Resources, clients: list[str], listings: dict[str, list[sftp.RemoteFile]]) -> PassState:
+    """The ledger of the names each client listed, waiting files, samples and due results, in one read-only
+    session (retried while a writer holds the file)."""
+    listed = {client: sync.lookup_names(files) for client, files in listings.items()}
     with res.settings.store.read() as con:
         return PassState(
-            store.sync_ledgers(con, clients),
+            listings,
+            store.sync_ledgers(con, listed),
             store.samples_digests(con, clients),
             store.clients_with_pending_results(con, clients),
         )
@@ -75,23 +92,35 @@ SFTP_RETRIES: dict[str, Any] = {
 
 
 @task(name="check-sftp", task_run_name="check-sftp", **SFTP_RETRIES)
-def check_sftp_task(res: Resources) -> None:
+def check_sftp_task(connections: sftp.Connections) -> None:
     """Log in once before the clients' tasks: a refused login or an unknown host key fails the pass with
-    one message, instead of once per client with a burst of refused logins at the server."""
-    with sftp.connect(res.settings.sftp):
+    one message, instead of once per client with a burst of refused logins at the server. The
+    connection is kept for the first client."""
+    with connections.lend():
         pass
 
 
 @task(name="sync-client", task_run_name="sync-{contract.id}", **SFTP_RETRIES)
 def sync_client_task(
-    res: Resources, contract: Contract, ledger: store.ClientLedger, samples: str | None
+    res: Resources,
+    connections: sftp.Connections,
+    contract: Contract,
+    listed: list[sftp.RemoteFile] | None,
+    ledger: store.ClientLedger | None,
+    samples: str | None,
 ) -> sync.ClientSyncResult:
-    """Connect, list, classify, copy and check one client's files, and write its samples folder when its
-    contract changed since `samples` (no store access); its outcomes and ledger changes."""
+    """Classify, copy and check one client's listed files over a shared connection, and write its samples
+    folder when its contract changed since `samples` (no store access); its outcomes and ledger changes.
+
+    Without a listing (it failed at the start of the pass) the client's folder is listed and its ledger
+    read here."""
     settings = res.settings
     result = sync.ClientSyncResult(contract.id, datetime.now(UTC))
-    with sftp.connect(settings.sftp) as connection:
-        sync.collect(connection, settings, contract, ledger, result)
+    with connections.lend() as connection:
+        if listed is None or ledger is None:
+            listed = sync.list_folder(connection, contract)
+            ledger = sync.read_ledger(settings, contract.id, listed)
+        sync.collect(connection, settings, contract, ledger, listed, result)
         written = samples_folder.refresh(connection, contract, samples)
     if written is not None:
         result.changes.append(sync.SamplesWritten(written))
@@ -143,21 +172,33 @@ def hourly_sync(client: str | None = None) -> Any:
     tag_run("sync", client)
     res = from_environment()
     contracts = res.contracts if client is None else {client: res.contract(client)}
-    check_sftp_task(res)
-    state = read_ledger_task(res, sorted(contracts))
-    # quote(): Prefect neither walks nor tracks these big arguments; the task gets the object itself
-    futures = {
-        cid: sync_client_task.submit(res, contracts[cid], quote(state.ledgers[cid]), state.samples.get(cid))  # type: ignore[call-overload]
-        for cid in sorted(contracts)
-    }
+    connections = sftp.Connections(res.settings.sftp)
     results: list[sync.ClientSyncResult] = []
     failed: dict[str, str] = {}
-    for cid, future in futures.items():
-        outcome = future.result(raise_on_failure=False)
-        if isinstance(outcome, BaseException):
-            failed[cid] = f"{type(outcome).__name__}: {outcome}"
-        else:
-            results.append(outcome)
+    try:
+        # quote(): Prefect neither walks nor tracks these arguments; the task gets the object itself
+        check_sftp_task(quote(connections))  # type: ignore[call-overload]
+        listings = list_folders_task(res, quote(connections), quote([contracts[cid] for cid in sorted(contracts)]))  # type: ignore[call-overload]
+        state = read_ledger_task(res, sorted(contracts), quote(listings))  # type: ignore[call-overload]
+        futures = {
+            cid: sync_client_task.submit(  # type: ignore[call-overload]
+                res,
+                quote(connections),
+                contracts[cid],
+                quote(state.listings.get(cid)),
+                quote(state.ledgers.get(cid)),
+                state.samples.get(cid),
+            )
+            for cid in sorted(contracts)
+        }
+        for cid, future in futures.items():
+            outcome = future.result(raise_on_failure=False)
+            if isinstance(outcome, BaseException):
+                failed[cid] = f"{type(outcome).__name__}: {outcome}"
+            else:
+                results.append(outcome)
+    finally:
+        connections.close()
     write_failed, reports, documents = write_ledger_task(res, quote(results), contracts, state.results_due)  # type: ignore[call-overload]
     failed.update(write_failed)
     write_results(res, contracts, documents)

@@ -1,9 +1,11 @@
 """The hourly sync of one client's SFTP folder into staging and the ledger (plain functions, no Prefect).
 
 A pass has three steps, so the store is touched twice however many clients there are:
-1. `store.sync_ledgers` reads what every client's sync needs (names taken, waiting files) at once;
-2. `collect` works on one client with no store access: it lists the folder, classifies each file
-   and copies new ones to staging, and returns the ledger changes it wants as `LedgerChange`s;
+1. `list_folders` lists every client's folder, then `store.sync_ledgers` reads what each client's sync
+   needs for the names it listed (their ledger rows, the waiting files) in one query, however long
+   the ledger;
+2. `collect` works on one client's listing with no store access: it classifies each file and copies
+   new ones to staging, and returns the ledger changes it wants as `LedgerChange`s;
 3. `write_changes` applies one client's changes in one transaction (the flow writes every client's
    in one store session, under the store limit).
 
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
@@ -35,7 +38,7 @@ from schemas.contract import Contract
 from tasks import formats, pickup, store
 from tasks.errors import RejectCode
 from tasks.settings import Settings
-from tasks.sftp import RemoteFile, Sftp, remove_stale_temporaries
+from tasks.sftp import Connections, RemoteFile, Sftp, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
 
@@ -188,16 +191,16 @@ def sync_client(
     now: datetime,
     only_names: set[str] | None = None,
 ) -> ClientSyncResult:
-    """Sync one client's folder on its own (read, collect, write); with `only_names`, only those names (backfill).
+    """Sync one client's folder on its own (list, read, collect, write); with `only_names`, only those names (backfill).
 
     Raises on transport errors (missing folder, dropped connection) after recording whatever was
     copied whole before the error; the caller decides about retries. The store is opened for
     writing (holding its writer lock) only around the write, and not at all when there is nothing to write."""
-    with settings.store.read() as con:
-        ledger = store.sync_ledgers(con, [contract.id])[contract.id]
+    listed = list_folder(sftp, contract, only_names)
+    ledger = read_ledger(settings, contract.id, listed)
     result = ClientSyncResult(contract.id, now)
     try:
-        collect(sftp, settings, contract, ledger, result, only_names)
+        collect(sftp, settings, contract, ledger, listed, result, only_names)
     finally:
         if result.changes:
             with settings.store.write() as con:
@@ -206,23 +209,55 @@ def sync_client(
     return result
 
 
+def list_folder(sftp: Sftp, contract: Contract, only_names: set[str] | None = None) -> list[RemoteFile]:
+    """The regular files in the client's folder (only `only_names`, when given); FileNotFoundError if it is missing."""
+    listed = sftp.list_files(contract.directory)
+    return listed if only_names is None else [f for f in listed if f.name in only_names]
+
+
+def list_folders(connections: Connections, contracts: list[Contract], workers: int) -> dict[str, list[RemoteFile]]:
+    """Every client's folder listed, `workers` at once over the shared connections; a client whose listing
+    fails is left out and logged (its own sync lists it again, with its retries)."""
+
+    def listing(contract: Contract) -> list[RemoteFile] | None:
+        try:
+            with connections.lend() as connection:
+                return list_folder(connection, contract)
+        except Exception as exc:  # this client alone: the others are listed
+            log.warning("%s: listing failed, listed again by its sync: %s: %s", contract.id, type(exc).__name__, exc)
+            return None
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="list-folders") as pool:
+        found = dict(zip((c.id for c in contracts), pool.map(listing, contracts), strict=True))
+    return {client: listed for client, listed in found.items() if listed is not None}
+
+
+def lookup_names(listed: list[RemoteFile]) -> list[str]:
+    """The listed names the ledger is asked about (temporary names are skipped before it is consulted)."""
+    return [f.name for f in listed if not is_temporary(f.name)]
+
+
+def read_ledger(settings: Settings, client: str, listed: list[RemoteFile]) -> store.ClientLedger:
+    """One client's ledger for its listing, in a short read-only session."""
+    with settings.store.read() as con:
+        return store.sync_ledgers(con, {client: lookup_names(listed)})[client]
+
+
 def collect(
     sftp: Sftp,
     settings: Settings,
     contract: Contract,
     ledger: store.ClientLedger,
+    listed: list[RemoteFile],
     result: ClientSyncResult,
     only_names: set[str] | None = None,
 ) -> None:
-    """List, classify and copy one client's files (no store access); outcomes and changes go into `result`.
+    """Classify and copy one client's listed files (no store access); outcomes and changes go into `result`.
 
-    Changes are appended as they happen, so on a transport error `result` holds every whole copy
-    made before it."""
+    `ledger` is the store's answer for this listing (`store.sync_ledgers`). Changes are appended as
+    they happen, so on a transport error `result` holds every whole copy made before it."""
     started = time.monotonic()
     remove_stale_temporaries(settings.staging_url, contract.id, result.now)
-    listed = sftp.list_files(contract.directory)
-    if only_names is not None:
-        listed = [f for f in listed if f.name in only_names]
     result.listed = len(listed)
     to_copy = _classify(settings, ledger, listed, only_names, result)
     try:
@@ -274,15 +309,6 @@ def _classify(
     return to_copy
 
 
-def _first_by_hash(ledger: store.ClientLedger) -> dict[str, str]:
-    """sha256 -> the client's earliest file with those bytes (by received_at, then name)."""
-    first: dict[str, str] = {}
-    for known in sorted(ledger.known.values(), key=lambda k: (k.received_at, k.name)):
-        if known.sha256 is not None:
-            first.setdefault(known.sha256, known.name)
-    return first
-
-
 def _copy_all(
     sftp: Sftp,
     settings: Settings,
@@ -292,7 +318,7 @@ def _copy_all(
     result: ClientSyncResult,
 ) -> None:
     """Copy each file; a whole copy becomes an `Arrival`, a file that changed meanwhile goes back to waiting."""
-    first_by_hash = _first_by_hash(ledger) if to_copy else {}
+    first_by_hash = dict(ledger.first_by_hash)  # the files this pass copies join it
     for file in to_copy:
         done = sftp.copy_to_staging(contract.directory, file, settings.staging_url, contract.id)
         if done is None:

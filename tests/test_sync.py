@@ -251,12 +251,14 @@ def test_staged_file_without_ledger_row_is_overwritten(asyncssh_target: SftpTarg
 def collect(clients: list[str]) -> list[sync.ClientSyncResult]:
     """A pass's first two steps for these clients (ledger read, then list, classify, copy), nothing written."""
     settings = load_settings()
-    with settings.store.read() as con:
-        ledgers = store.sync_ledgers(con, clients)
     results = [sync.ClientSyncResult(c, datetime.now(UTC)) for c in clients]
     with sftp.connect(settings.sftp) as connection:
+        listings = {c: sync.list_folder(connection, CONTRACTS[c]) for c in clients}
+        with settings.store.read() as con:
+            ledgers = store.sync_ledgers(con, {c: sync.lookup_names(listed) for c, listed in listings.items()})
         for result in results:
-            sync.collect(connection, settings, CONTRACTS[result.client], ledgers[result.client], result)
+            contract, ledger = CONTRACTS[result.client], ledgers[result.client]
+            sync.collect(connection, settings, contract, ledger, listings[result.client], result)
     return results
 
 
@@ -500,6 +502,33 @@ def test_two_forms_of_one_name_in_one_pass_are_taken_once(asyncssh_target: SftpT
     put(folder, NFC, CSV + b"bo@example.com,Bo\n")
     outcomes = sorted(f.outcome for f in run_sync("contoso").files)
     assert outcomes == ["ignored", "staged"]
+
+
+def test_a_name_taken_long_ago_is_refused_however_many_files_came_since(asyncssh_target: SftpTarget) -> None:
+    """The sync asks the ledger only about the names it listed: a name taken long ago (purged since, in
+    another Unicode form, behind 2,000 newer rows) is still refused, and new bytes equal to that old
+    file's are still matched to it."""
+    long_ago, lately = datetime.now(UTC) - timedelta(days=400), datetime.now(UTC) - timedelta(days=1)
+    newer = [{"name": f"later-{n:04}.csv", "status": "imported", "size": 1, "mtime": lately} for n in range(2000)]
+    with load_settings().store.write() as con, store.transaction(con):
+        sha = hashlib.sha256(CSV).hexdigest()
+        record_arrival(con, client="contoso", received_at=long_ago, name=NFD, status="imported", size=1,
+                       mtime=long_ago, sha256=sha)  # fmt: skip
+        store.record_purge(con, "contoso", [], [], [NFD], long_ago + timedelta(days=30))
+        store.record_arrivals(con, "contoso", lately, newer)
+    folder = asyncssh_target.client_dir("contoso")
+    put(folder, NFC, CSV + b"bo@example.com,Bo\n")  # the old name again, composed this time
+    put(folder, "fresh.csv", CSV)  # the old file's bytes under a new name
+    result = run_sync("contoso")
+    assert {f.name: (f.outcome, f.same_content_as) for f in result.files} == {
+        NFC: ("ignored", None),
+        "fresh.csv": ("staged", NFD),
+    }
+    with load_settings().store.read() as con:
+        ledger = store.sync_ledgers(con, {"contoso": [NFC, "later-0001.csv"], "northwind": [NFC]})
+    assert sorted(ledger["contoso"].known) == sorted([NFC, "later-0001.csv"])  # only what was asked
+    assert ledger["contoso"].known[NFC].name == NFD and ledger["northwind"].known == {}
+    assert ledger["contoso"].first_by_hash == {}  # every listed name known: nothing to copy, no hashes read
 
 
 ODD_NAMES = ("with space.csv", 'quote\'s "x".csv', "line\nbreak.csv", "-rf.csv", "a..b.csv", "x" * 240 + ".csv")
