@@ -4,9 +4,11 @@ One pass opens the store for writing (and takes its writer lock) once, however m
 1. every client's folder is listed (a few at once), then the ledger rows of the names listed, the
    waiting files, samples and due results are read in one read-only session (no lock needed): the
    read costs what the listings hold, not what the ledger has gathered over the years;
-2. one task per client (coarse: never per file) classifies and copies to staging with no store
-   access (a client whose listing failed in step 1 lists and reads its own), retrying transient SFTP
-   errors with backoff, and returns its ledger changes;
+2. each client's listing is classified (`sync.prepare`); a client with nothing to copy and current
+   samples is done (a quiet hour costs no task per client); one task per other client (coarse: never
+   per file) copies to staging with no store access (a client whose listing failed in step 1 lists,
+   reads and classifies its own), retrying transient SFTP errors with backoff, and returns its
+   ledger changes;
 3. one task writes every client's changes in one write session, one transaction per client (one
    client's bad data cannot block the others), then reads the upload reports of the clients it
    changed and the result documents due before letting go of the store;
@@ -105,27 +107,48 @@ def sync_client_task(
     res: Resources,
     connections: sftp.Connections,
     contract: Contract,
-    listed: list[sftp.RemoteFile] | None,
-    ledger: store.ClientLedger | None,
+    prepared: sync.Prepared | None,
     samples: str | None,
 ) -> sync.ClientSyncResult:
-    """Classify, copy and check one client's listed files over a shared connection, and write its samples
-    folder when its contract changed since `samples` (no store access); its outcomes and ledger changes.
+    """Copy and check one client's new files over a shared connection, and write its samples folder when
+    its contract changed since `samples` (no store access); its outcomes and ledger changes.
 
-    Without a listing (it failed at the start of the pass) the client's folder is listed and its ledger
-    read here."""
+    Without `prepared` (its listing failed at the start of the pass) the client's folder is listed, its
+    ledger read and its files classified here."""
     settings = res.settings
-    result = sync.ClientSyncResult(contract.id, datetime.now(UTC))
     with connections.lend() as connection:
-        if listed is None or ledger is None:
+        if prepared is None:
             listed = sync.list_folder(connection, contract)
             ledger = sync.read_ledger(settings, contract.id, listed)
-        sync.collect(connection, settings, contract, ledger, listed, result)
+            prepared = sync.prepare(settings, contract, ledger, listed, datetime.now(UTC))
+        result = prepared.attempt()
+        sync.copy_new(connection, settings, contract, prepared, result)
         written = samples_folder.refresh(connection, contract, samples)
     if written is not None:
         result.changes.append(sync.SamplesWritten(written))
     get_run_logger().info("%s: %s", contract.id, result.summary())
     return result
+
+
+def prepare_clients(
+    res: Resources, contracts: dict[str, Contract], state: PassState
+) -> tuple[list[sync.ClientSyncResult], dict[str, sync.Prepared | None]]:
+    """Every listed client's files classified: the results of the quiet clients (nothing to copy, samples
+    current: no task, no SFTP work), and the clients that need their task (None: not listed yet)."""
+    now = datetime.now(UTC)
+    quiet: list[sync.ClientSyncResult] = []
+    busy: dict[str, sync.Prepared | None] = {}
+    for cid in sorted(contracts):
+        listed, ledger = state.listings.get(cid), state.ledgers.get(cid)
+        if listed is None or ledger is None:
+            busy[cid] = None
+            continue
+        prepared = sync.prepare(res.settings, contracts[cid], ledger, listed, now)
+        if prepared.to_copy or not samples_folder.is_current(contracts[cid], state.samples.get(cid)):
+            busy[cid] = prepared
+        else:
+            quiet.append(prepared.result)
+    return quiet, busy
 
 
 @task(name="write-ledger", cache_policy=NO_CACHE)
@@ -173,23 +196,18 @@ def hourly_sync(client: str | None = None) -> Any:
     res = from_environment()
     contracts = res.contracts if client is None else {client: res.contract(client)}
     connections = sftp.Connections(res.settings.sftp)
-    results: list[sync.ClientSyncResult] = []
     failed: dict[str, str] = {}
     try:
         # quote(): Prefect neither walks nor tracks these arguments; the task gets the object itself
         check_sftp_task(quote(connections))  # type: ignore[call-overload]
         listings = list_folders_task(res, quote(connections), quote([contracts[cid] for cid in sorted(contracts)]))  # type: ignore[call-overload]
         state = read_ledger_task(res, sorted(contracts), quote(listings))  # type: ignore[call-overload]
+        results, busy = prepare_clients(res, contracts, state)
         futures = {
-            cid: sync_client_task.submit(  # type: ignore[call-overload]
-                res,
-                quote(connections),
-                contracts[cid],
-                quote(state.listings.get(cid)),
-                quote(state.ledgers.get(cid)),
-                state.samples.get(cid),
-            )
-            for cid in sorted(contracts)
+            cid: sync_client_task.submit(
+                res, quote(connections), contracts[cid], quote(prepared), state.samples.get(cid)
+            )  # type: ignore[call-overload]
+            for cid, prepared in busy.items()
         }
         for cid, future in futures.items():
             outcome = future.result(raise_on_failure=False)
@@ -199,6 +217,7 @@ def hourly_sync(client: str | None = None) -> Any:
                 results.append(outcome)
     finally:
         connections.close()
+    results.sort(key=lambda r: r.client)
     write_failed, reports, documents = write_ledger_task(res, quote(results), contracts, state.results_due)  # type: ignore[call-overload]
     failed.update(write_failed)
     write_results(res, contracts, documents)
@@ -211,5 +230,5 @@ def hourly_sync(client: str | None = None) -> Any:
         logger = get_run_logger()
         for cid, error in failed.items():
             logger.error("client %s failed: %s", cid, error)
-        return Failed(message=f"{len(failed)} of {len(futures)} client(s) failed: {', '.join(failed)}", data=summary)
+        return Failed(message=f"{len(failed)} of {len(contracts)} client(s) failed: {', '.join(failed)}", data=summary)
     return summary

@@ -4,12 +4,13 @@ A pass has three steps, so the store is touched twice however many clients there
 1. `list_folders` lists every client's folder, then `store.sync_ledgers` reads what each client's sync
    needs for the names it listed (their ledger rows, the waiting files) in one query, however long
    the ledger;
-2. `collect` works on one client's listing with no store access: it classifies each file and copies
-   new ones to staging, and returns the ledger changes it wants as `LedgerChange`s;
+2. `prepare` classifies one client's listing (no store or SFTP access) and `copy_new` copies the new
+   files to staging (no store access); the ledger changes they want are `LedgerChange`s in the
+   client's `ClientSyncResult` (a client with nothing to copy needs no SFTP work);
 3. `write_changes` applies one client's changes in one transaction (the flow writes every client's
    in one store session, under the store limit).
 
-`collect` decides, for each regular file directly in the client's folder, in this order:
+`prepare` decides, for each regular file directly in the client's folder, in this order:
 1. a temporary name (`*.filepart`, `*.part`, `*.tmp`, `~$*`, dotfiles) is skipped, not recorded;
 2. the upload already in the ledger (same name, size and mtime) is left alone (`known`);
 3. a file not yet complete (size and mtime unchanged for `settle_seconds`) is recorded `waiting`;
@@ -191,16 +192,17 @@ def sync_client(
     now: datetime,
     only_names: set[str] | None = None,
 ) -> ClientSyncResult:
-    """Sync one client's folder on its own (list, read, collect, write); with `only_names`, only those names (backfill).
+    """Sync one client's folder on its own (list, read, classify, copy, write); with `only_names`, only
+    those names (backfill).
 
     Raises on transport errors (missing folder, dropped connection) after recording whatever was
     copied whole before the error; the caller decides about retries. The store is opened for
     writing (holding its writer lock) only around the write, and not at all when there is nothing to write."""
     listed = list_folder(sftp, contract, only_names)
-    ledger = read_ledger(settings, contract.id, listed)
-    result = ClientSyncResult(contract.id, now)
+    prepared = prepare(settings, contract, read_ledger(settings, contract.id, listed), listed, now, only_names)
+    result = prepared.attempt()
     try:
-        collect(sftp, settings, contract, ledger, listed, result, only_names)
+        copy_new(sftp, settings, contract, prepared, result)
     finally:
         if result.changes:
             with settings.store.write() as con:
@@ -243,27 +245,49 @@ def read_ledger(settings: Settings, client: str, listed: list[RemoteFile]) -> st
         return store.sync_ledgers(con, {client: lookup_names(listed)})[client]
 
 
-def collect(
-    sftp: Sftp,
+@dataclass(frozen=True)
+class Prepared:
+    """One client's listing classified against its ledger, before any copy: the outcomes so far and the
+    files left to copy (a client with none needs no SFTP work this pass)."""
+
+    result: ClientSyncResult
+    to_copy: list[RemoteFile]
+    first_by_hash: dict[str, str]  # the ledger's, for the copies' same-content check
+
+    def attempt(self) -> ClientSyncResult:
+        """A result of its own for one attempt at the copies (a retry starts again from the classification)."""
+        done = self.result
+        return ClientSyncResult(done.client, done.now, done.listed, list(done.files), list(done.changes), done.seconds)
+
+
+def prepare(
     settings: Settings,
     contract: Contract,
     ledger: store.ClientLedger,
     listed: list[RemoteFile],
-    result: ClientSyncResult,
+    now: datetime,
     only_names: set[str] | None = None,
-) -> None:
-    """Classify and copy one client's listed files (no store access); outcomes and changes go into `result`.
-
-    `ledger` is the store's answer for this listing (`store.sync_ledgers`). Changes are appended as
-    they happen, so on a transport error `result` holds every whole copy made before it."""
+) -> Prepared:
+    """Classify a client's listed files from the store's answer for them (`store.sync_ledgers`), with no
+    SFTP or store access (temporary copies a crash left in staging are removed)."""
     started = time.monotonic()
-    remove_stale_temporaries(settings.staging_url, contract.id, result.now)
-    result.listed = len(listed)
+    result = ClientSyncResult(contract.id, now, listed=len(listed))
+    remove_stale_temporaries(settings.staging_url, contract.id, now)
     to_copy = _classify(settings, ledger, listed, only_names, result)
+    result.seconds = time.monotonic() - started
+    return Prepared(result, to_copy, ledger.first_by_hash)
+
+
+def copy_new(sftp: Sftp, settings: Settings, contract: Contract, prepared: Prepared, result: ClientSyncResult) -> None:
+    """Copy and check the prepared files (no store access); outcomes and changes go into `result`.
+
+    Changes are appended as they happen, so on a transport error `result` holds every whole copy
+    made before it."""
+    started = time.monotonic()
     try:
-        _copy_all(sftp, settings, contract, ledger, to_copy, result)
+        _copy_all(sftp, settings, contract, prepared, result)
     finally:
-        result.seconds = time.monotonic() - started
+        result.seconds += time.monotonic() - started
 
 
 def _classify(
@@ -309,17 +333,10 @@ def _classify(
     return to_copy
 
 
-def _copy_all(
-    sftp: Sftp,
-    settings: Settings,
-    contract: Contract,
-    ledger: store.ClientLedger,
-    to_copy: list[RemoteFile],
-    result: ClientSyncResult,
-) -> None:
+def _copy_all(sftp: Sftp, settings: Settings, contract: Contract, prepared: Prepared, result: ClientSyncResult) -> None:
     """Copy each file; a whole copy becomes an `Arrival`, a file that changed meanwhile goes back to waiting."""
-    first_by_hash = dict(ledger.first_by_hash)  # the files this pass copies join it
-    for file in to_copy:
+    first_by_hash = dict(prepared.first_by_hash)  # the files this pass copies join it
+    for file in prepared.to_copy:
         done = sftp.copy_to_staging(contract.directory, file, settings.staging_url, contract.id)
         if done is None:
             current = sftp.lstat(contract.directory, file.name)

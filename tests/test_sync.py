@@ -251,14 +251,15 @@ def test_staged_file_without_ledger_row_is_overwritten(asyncssh_target: SftpTarg
 def collect(clients: list[str]) -> list[sync.ClientSyncResult]:
     """A pass's first two steps for these clients (ledger read, then list, classify, copy), nothing written."""
     settings = load_settings()
-    results = [sync.ClientSyncResult(c, datetime.now(UTC)) for c in clients]
+    results: list[sync.ClientSyncResult] = []
     with sftp.connect(settings.sftp) as connection:
         listings = {c: sync.list_folder(connection, CONTRACTS[c]) for c in clients}
         with settings.store.read() as con:
             ledgers = store.sync_ledgers(con, {c: sync.lookup_names(listed) for c, listed in listings.items()})
-        for result in results:
-            contract, ledger = CONTRACTS[result.client], ledgers[result.client]
-            sync.collect(connection, settings, contract, ledger, listings[result.client], result)
+        for client in clients:
+            prepared = sync.prepare(settings, CONTRACTS[client], ledgers[client], listings[client], datetime.now(UTC))
+            results.append(prepared.attempt())
+            sync.copy_new(connection, settings, CONTRACTS[client], prepared, results[-1])
     return results
 
 
@@ -408,6 +409,32 @@ def test_flow_isolates_a_client_whose_folder_is_missing(prefect_harness: None, a
     assert summary["clients"]["northwind"]["staged"] == 1
     assert time.monotonic() - started < 15  # a missing folder is not retried
     assert files("contoso")["contacts.csv"]["status"] == "staged"
+
+
+@pytest.mark.slow
+def test_a_quiet_client_needs_no_task_and_a_busy_one_gets_its_own(
+    prefect_harness: None, asyncssh_target: SftpTarget
+) -> None:
+    """Every client's listing is classified in the pass; only a client with a file to copy (or samples to
+    write) gets a task; the quiet ones are in the summary all the same, their waiting files recorded."""
+    from prefect.states import State
+
+    from flows.hourly_sync import hourly_sync
+
+    for contract in CONTRACTS.values():
+        put(asyncssh_target.client_dir(contract.directory), "first.csv")
+    assert hourly_sync(return_state=True).is_completed()  # everyone's file taken and samples written
+    put(asyncssh_target.client_dir("contoso"), "second.csv")
+    put(asyncssh_target.client_dir("northwind"), "growing.csv", age=0)  # still being uploaded
+    state = cast("State[Any]", hourly_sync(return_state=True))
+    assert state.is_completed(), state.message
+    runs = asyncio.run(_task_run_counts(state.state_details.flow_run_id))
+    assert {name for name in runs if name.startswith("sync-")} == {"sync-contoso"}, runs
+    clients = state.result()["clients"]
+    assert (clients["contoso"]["staged"], clients["contoso"]["known"]) == (1, 1)
+    assert (clients["northwind"]["waiting"], clients["northwind"]["known"]) == (1, 1)
+    assert (clients["fabrikam"]["known"], clients["fabrikam"]["listed"]) == (1, 1)
+    assert files("northwind")["growing.csv"]["status"] == "waiting"
 
 
 async def _task_run_counts(flow_run_id: Any) -> dict[str, int]:
