@@ -56,8 +56,9 @@ def ours_transfer(client: str) -> float:
     contract = load_contracts(settings.clients_dir)[client]
     started = time.perf_counter()
     with sftp.connect(settings.sftp) as connection:
-        for file in connection.list_files(contract.directory):
-            assert connection.copy_to_staging(contract.directory, file, settings.staging_url, client) is not None
+        listed = connection.list_files(contract.directory)
+        for _, copied in connection.copy_to_staging(contract.directory, listed, settings.staging_url, client):
+            assert copied is not None
     return time.perf_counter() - started
 
 

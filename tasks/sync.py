@@ -26,6 +26,7 @@ without a row; the next pass does not know the name, so it copies the file again
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +40,7 @@ from schemas.contract import Contract
 from tasks import formats, pickup, store
 from tasks.errors import RejectCode
 from tasks.settings import Settings
-from tasks.sftp import Connections, RemoteFile, Sftp, remove_stale_temporaries
+from tasks.sftp import Connections, Copied, RemoteFile, Sftp, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
 
@@ -336,35 +337,50 @@ def _classify(
 def _copy_all(sftp: Sftp, settings: Settings, contract: Contract, prepared: Prepared, result: ClientSyncResult) -> None:
     """Copy each file; a whole copy becomes an `Arrival`, a file that changed meanwhile goes back to waiting."""
     first_by_hash = dict(prepared.first_by_hash)  # the files this pass copies join it
-    for file in prepared.to_copy:
-        done = sftp.copy_to_staging(contract.directory, file, settings.staging_url, contract.id)
-        if done is None:
-            current = sftp.lstat(contract.directory, file.name)
-            if current is None:  # deleted (or replaced by a link/folder) since the listing: the others go on
-                result.changes.append(ForgetWaiting((file.name,)))
-                result.files.append(ListedFile(file.name, "skipped", "deleted from the folder before it was copied"))
-            else:
-                result.changes.append(Waiting(current.name, current.size, current.mtime))
-                result.files.append(ListedFile(file.name, "waiting", "changed while being copied"))
-            continue
-        same = first_by_hash.setdefault(done.sha256, file.name)  # an earlier file, or this one (first)
-        same_as = same if same != file.name else None
-        check = pickup.check_staged(settings, contract, file.name)
-        result.pickup_seconds += check.seconds
-        result.changes.append(
-            Arrival(
-                file.name,
-                "staged",
-                done.size,
-                file.mtime,
-                sha256=done.sha256,
-                staged_path=done.staged_path,
-                same_content_as=same_as,
-                pickup=check.to_json(),
-            )
+    copies = sftp.copy_to_staging(contract.directory, prepared.to_copy, settings.staging_url, contract.id)
+    with contextlib.closing(copies):  # copies still in flight are discarded when this ends early
+        for file, done in copies:
+            _record_copy(sftp, settings, contract, file, done, first_by_hash, result)
+
+
+def _record_copy(
+    sftp: Sftp,
+    settings: Settings,
+    contract: Contract,
+    file: RemoteFile,
+    done: Copied | None,
+    first_by_hash: dict[str, str],
+    result: ClientSyncResult,
+) -> None:
+    """A whole copy becomes an `Arrival` (checked, hash matched); a file that changed meanwhile goes back to
+    waiting, one deleted is passed over."""
+    if done is None:
+        current = sftp.lstat(contract.directory, file.name)
+        if current is None:  # deleted (or replaced by a link/folder) since the listing: the others go on
+            result.changes.append(ForgetWaiting((file.name,)))
+            result.files.append(ListedFile(file.name, "skipped", "deleted from the folder before it was copied"))
+        else:
+            result.changes.append(Waiting(current.name, current.size, current.mtime))
+            result.files.append(ListedFile(file.name, "waiting", "changed while being copied"))
+        return
+    same = first_by_hash.setdefault(done.sha256, file.name)  # an earlier file, or this one (first)
+    same_as = same if same != file.name else None
+    check = pickup.check_staged(settings, contract, file.name)
+    result.pickup_seconds += check.seconds
+    result.changes.append(
+        Arrival(
+            file.name,
+            "staged",
+            done.size,
+            file.mtime,
+            sha256=done.sha256,
+            staged_path=done.staged_path,
+            same_content_as=same_as,
+            pickup=check.to_json(),
         )
-        result.changes.append(ForgetWaiting((file.name,)))
-        result.files.append(ListedFile(file.name, "staged", None, done.sha256, same_as))
+    )
+    result.changes.append(ForgetWaiting((file.name,)))
+    result.files.append(ListedFile(file.name, "staged", None, done.sha256, same_as))
 
 
 def write_all(con: Any, results: list[ClientSyncResult]) -> dict[str, str]:

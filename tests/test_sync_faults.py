@@ -74,6 +74,30 @@ def test_a_stall_mid_copy_leaves_no_partial_file_and_the_next_pass_copies_it_who
 
 
 @pytest.mark.timeout(60)
+def test_a_stall_among_parallel_copies_stages_the_files_before_it_and_discards_those_in_flight(
+    faulty_target: SftpTarget, faults: Faults
+) -> None:
+    """Files are copied several at once but staged in order: the error comes at the turn of a stalled file
+    (c.csv, or one sharing its SFTP channel, which the server serves in order), after the files before it
+    were recorded; the copies then in flight leave nothing behind, so staging and ledger agree."""
+    folder = faulty_target.client_dir("contoso")
+    names = [f"{letter}.csv" for letter in "abcdef"]
+    for name in names:
+        put(folder, name, os.urandom(2 * sftp.CHUNK))
+    faults.stall_in = "c.csv"
+    with pytest.raises(sftp.SftpTimeout, match=r"while (reading|opening|checking) /contoso/[a-c]\.csv"):
+        run_sync("contoso")
+    settings = load_settings()
+    taken = staged(settings, "contoso")
+    assert taken == set(files("contoso")) and taken == set(names[: len(taken)]) and "c.csv" not in taken
+    assert incoming(settings, "contoso") == []
+    faults.stall_in = None
+    result = run_sync("contoso")
+    assert [f.outcome for f in result.files] == ["known"] * len(taken) + ["staged"] * (len(names) - len(taken))
+    assert all((Path(settings.staging_url) / "contoso" / n).read_bytes() == (folder / n).read_bytes() for n in names)
+
+
+@pytest.mark.timeout(60)
 def test_shared_connections_serve_client_after_client_and_one_that_failed_is_never_lent_again(
     faulty_target: SftpTarget, faults: Faults
 ) -> None:
