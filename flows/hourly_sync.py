@@ -63,9 +63,7 @@ class PassState:
 
 
 @task(name="list-folders", cache_policy=NO_CACHE)
-def list_folders_task(
-    res: Resources, connections: sftp.Connections, contracts: list[Contract]
-) -> dict[str, list[sftp.RemoteFile]]:
+def list_folders_task(connections: sftp.Connections, contracts: list[Contract]) -> dict[str, list[sftp.RemoteFile]]:
     """Every client's folder listed over the pass's connections; a failed listing leaves its client out."""
     return sync.list_folders(connections, contracts, SYNC_WORKERS)
 
@@ -200,7 +198,7 @@ def hourly_sync(client: str | None = None) -> Any:
     try:
         # quote(): Prefect neither walks nor tracks these arguments; the task gets the object itself
         check_sftp_task(quote(connections))  # type: ignore[call-overload]
-        listings = list_folders_task(res, quote(connections), quote([contracts[cid] for cid in sorted(contracts)]))  # type: ignore[call-overload]
+        listings = list_folders_task(quote(connections), quote([contracts[cid] for cid in sorted(contracts)]))  # type: ignore[call-overload]
         state = read_ledger_task(res, sorted(contracts), quote(listings))  # type: ignore[call-overload]
         results, busy = prepare_clients(res, contracts, state)
         futures = {

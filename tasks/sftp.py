@@ -78,14 +78,6 @@ class SftpTimeout(TimeoutError):
 
 
 @dataclass(frozen=True)
-class _Remote:
-    """A remote file open for reading: its path (for messages) and asyncssh's handle."""
-
-    path: str
-    handle: Any
-
-
-@dataclass(frozen=True)
 class RemoteFile:
     """A regular file in a client's folder, as listed (lstat attributes)."""
 
