@@ -1,9 +1,14 @@
 """The `hourly-sync` flow: every client's SFTP folder into staging and the ledger, clients isolated.
 
 One pass opens the store for writing (and takes its writer lock) once, however many clients there are:
-1. the ledger state of every client is read in one read-only session (no lock needed);
-2. one task per client (coarse: never per file) lists, classifies and copies to staging with no
-   store access, retrying transient SFTP errors with backoff, and returns its ledger changes;
+1. every client's folder is listed (a few at once), then the ledger rows of the names listed, the
+   waiting files, samples and due results are read in one read-only session (no lock needed): the
+   read costs what the listings hold, not what the ledger has gathered over the years;
+2. each client's listing is classified (`sync.prepare`); a client with nothing to copy and current
+   samples is done (a quiet hour costs no task per client); one task per other client (coarse: never
+   per file) copies to staging with no store access (a client whose listing failed in step 1 lists,
+   reads and classifies its own), retrying transient SFTP errors with backoff, and returns its
+   ledger changes;
 3. one task writes every client's changes in one write session, one transaction per client (one
    client's bad data cannot block the others), then reads the upload reports of the clients it
    changed and the result documents due before letting go of the store;
@@ -12,8 +17,10 @@ One pass opens the store for writing (and takes its writer lock) once, however m
 The per-client task also checks each file it stages (the pickup check) and writes the client's
 `samples/` folder when its contract changed since it was last written.
 
-Before step 2 one login checks the SFTP settings: a refused login or host key fails the whole pass with
+Before step 1 one login checks the SFTP settings: a refused login or host key fails the whole pass with
 one message and no client task (no burst of refused logins); a server down is retried there first.
+The pass's SSH connections are shared (`sftp.Connections`): a client borrows an idle one, at most one
+per worker is open, and a connection a client's work failed on is closed, never lent to the next.
 A client's failure (SFTP or its ledger write) is reported in the flow's result and never stops the
 other clients; the flow ends Failed only when a client failed, after all clients ran. A client
 whose task failed writes nothing: what it had copied is staged without a row and copied again by
@@ -40,26 +47,36 @@ from tasks import alerts, report, samples_folder, sftp, store, sync
 from tasks.resources import Resources, from_environment
 from tasks.results import Document, pending_documents
 
-# clients synced at once, each over its own SSH connection (sshd drops bursts beyond MaxStartups=10)
+# clients synced at once, each worker over one SSH connection (sshd drops bursts beyond MaxStartups=10)
 SYNC_WORKERS = 8
 
 
 @dataclass(frozen=True)
 class PassState:
-    """What a pass reads first: each client's ledger, the contract its samples follow, documents still due."""
+    """What a pass reads first: each client's listing and its ledger, the contract its samples follow,
+    documents still due. A client whose listing failed has neither."""
 
+    listings: dict[str, list[sftp.RemoteFile]]
     ledgers: dict[str, store.ClientLedger]
     samples: dict[str, str]  # client -> digest of the contract its samples folder was written from
     results_due: set[str]  # clients with a result document a failed write left due
 
 
+@task(name="list-folders", cache_policy=NO_CACHE)
+def list_folders_task(connections: sftp.Connections, contracts: list[Contract]) -> dict[str, list[sftp.RemoteFile]]:
+    """Every client's folder listed over the pass's connections; a failed listing leaves its client out."""
+    return sync.list_folders(connections, contracts, SYNC_WORKERS)
+
+
 @task(name="read-ledger", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5.0, 20.0])
-def read_ledger_task(res: Resources, clients: list[str]) -> PassState:
-    """Every client's names, waiting files, samples and due results, in one read-only session (retried
-    while a writer holds the file)."""
+def read_ledger_task(res: Resources, clients: list[str], listings: dict[str, list[sftp.RemoteFile]]) -> PassState:
+    """The ledger of the names each client listed, waiting files, samples and due results, in one read-only
+    session (retried while a writer holds the file)."""
+    listed = {client: sync.lookup_names(files) for client, files in listings.items()}
     with res.settings.store.read() as con:
         return PassState(
-            store.sync_ledgers(con, clients),
+            listings,
+            store.sync_ledgers(con, listed),
             store.samples_digests(con, clients),
             store.clients_with_pending_results(con, clients),
         )
@@ -75,28 +92,61 @@ SFTP_RETRIES: dict[str, Any] = {
 
 
 @task(name="check-sftp", task_run_name="check-sftp", **SFTP_RETRIES)
-def check_sftp_task(res: Resources) -> None:
+def check_sftp_task(connections: sftp.Connections) -> None:
     """Log in once before the clients' tasks: a refused login or an unknown host key fails the pass with
-    one message, instead of once per client with a burst of refused logins at the server."""
-    with sftp.connect(res.settings.sftp):
+    one message, instead of once per client with a burst of refused logins at the server. The
+    connection is kept for the first client."""
+    with connections.lend():
         pass
 
 
 @task(name="sync-client", task_run_name="sync-{contract.id}", **SFTP_RETRIES)
 def sync_client_task(
-    res: Resources, contract: Contract, ledger: store.ClientLedger, samples: str | None
+    res: Resources,
+    connections: sftp.Connections,
+    contract: Contract,
+    prepared: sync.Prepared | None,
+    samples: str | None,
 ) -> sync.ClientSyncResult:
-    """Connect, list, classify, copy and check one client's files, and write its samples folder when its
-    contract changed since `samples` (no store access); its outcomes and ledger changes."""
+    """Copy and check one client's new files over a shared connection, and write its samples folder when
+    its contract changed since `samples` (no store access); its outcomes and ledger changes.
+
+    Without `prepared` (its listing failed at the start of the pass) the client's folder is listed, its
+    ledger read and its files classified here."""
     settings = res.settings
-    result = sync.ClientSyncResult(contract.id, datetime.now(UTC))
-    with sftp.connect(settings.sftp) as connection:
-        sync.collect(connection, settings, contract, ledger, result)
+    with connections.lend() as connection:
+        if prepared is None:
+            listed = sync.list_folder(connection, contract)
+            ledger = sync.read_ledger(settings, contract.id, listed)
+            prepared = sync.prepare(settings, contract, ledger, listed, datetime.now(UTC))
+        result = prepared.attempt()
+        sync.copy_new(connection, settings, contract, prepared, result)
         written = samples_folder.refresh(connection, contract, samples)
     if written is not None:
         result.changes.append(sync.SamplesWritten(written))
     get_run_logger().info("%s: %s", contract.id, result.summary())
     return result
+
+
+def prepare_clients(
+    res: Resources, contracts: dict[str, Contract], state: PassState
+) -> tuple[list[sync.ClientSyncResult], dict[str, sync.Prepared | None]]:
+    """Every listed client's files classified: the results of the quiet clients (nothing to copy, samples
+    current: no task, no SFTP work), and the clients that need their task (None: not listed yet)."""
+    now = datetime.now(UTC)
+    quiet: list[sync.ClientSyncResult] = []
+    busy: dict[str, sync.Prepared | None] = {}
+    for cid in sorted(contracts):
+        listed, ledger = state.listings.get(cid), state.ledgers.get(cid)
+        if listed is None or ledger is None:
+            busy[cid] = None
+            continue
+        prepared = sync.prepare(res.settings, contracts[cid], ledger, listed, now)
+        if prepared.to_copy or not samples_folder.is_current(contracts[cid], state.samples.get(cid)):
+            busy[cid] = prepared
+        else:
+            quiet.append(prepared.result)
+    return quiet, busy
 
 
 @task(name="write-ledger", cache_policy=NO_CACHE)
@@ -143,21 +193,29 @@ def hourly_sync(client: str | None = None) -> Any:
     tag_run("sync", client)
     res = from_environment()
     contracts = res.contracts if client is None else {client: res.contract(client)}
-    check_sftp_task(res)
-    state = read_ledger_task(res, sorted(contracts))
-    # quote(): Prefect neither walks nor tracks these big arguments; the task gets the object itself
-    futures = {
-        cid: sync_client_task.submit(res, contracts[cid], quote(state.ledgers[cid]), state.samples.get(cid))  # type: ignore[call-overload]
-        for cid in sorted(contracts)
-    }
-    results: list[sync.ClientSyncResult] = []
+    connections = sftp.Connections(res.settings.sftp)
     failed: dict[str, str] = {}
-    for cid, future in futures.items():
-        outcome = future.result(raise_on_failure=False)
-        if isinstance(outcome, BaseException):
-            failed[cid] = f"{type(outcome).__name__}: {outcome}"
-        else:
-            results.append(outcome)
+    try:
+        # quote(): Prefect neither walks nor tracks these arguments; the task gets the object itself
+        check_sftp_task(quote(connections))  # type: ignore[call-overload]
+        listings = list_folders_task(quote(connections), quote([contracts[cid] for cid in sorted(contracts)]))  # type: ignore[call-overload]
+        state = read_ledger_task(res, sorted(contracts), quote(listings))  # type: ignore[call-overload]
+        results, busy = prepare_clients(res, contracts, state)
+        futures = {
+            cid: sync_client_task.submit(
+                res, quote(connections), contracts[cid], quote(prepared), state.samples.get(cid)
+            )  # type: ignore[call-overload]
+            for cid, prepared in busy.items()
+        }
+        for cid, future in futures.items():
+            outcome = future.result(raise_on_failure=False)
+            if isinstance(outcome, BaseException):
+                failed[cid] = f"{type(outcome).__name__}: {outcome}"
+            else:
+                results.append(outcome)
+    finally:
+        connections.close()
+    results.sort(key=lambda r: r.client)
     write_failed, reports, documents = write_ledger_task(res, quote(results), contracts, state.results_due)  # type: ignore[call-overload]
     failed.update(write_failed)
     write_results(res, contracts, documents)
@@ -170,5 +228,5 @@ def hourly_sync(client: str | None = None) -> Any:
         logger = get_run_logger()
         for cid, error in failed.items():
             logger.error("client %s failed: %s", cid, error)
-        return Failed(message=f"{len(failed)} of {len(futures)} client(s) failed: {', '.join(failed)}", data=summary)
+        return Failed(message=f"{len(failed)} of {len(contracts)} client(s) failed: {', '.join(failed)}", data=summary)
     return summary

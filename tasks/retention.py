@@ -86,15 +86,15 @@ def _staged_exists(path: str) -> bool:
 def plan_client(sftp: Sftp, settings: Settings, contract: Contract, now: datetime) -> ClientPurge:
     """What retention would delete for one client now; reads the store and the SFTP listing, changes nothing."""
     before = now - timedelta(days=settings.retention_days)
-    with settings.store.read() as con:  # a reader needs no writer lock
-        old = store.files_to_purge(con, contract.id, before)
-        ledger = store.sync_ledgers(con, [contract.id])[contract.id].known
-    plan = ClientPurge(contract.id, before, purged=[row["name"] for row in old])
     try:
         remote = sftp.list_files(contract.directory)
     except FileNotFoundError:
         log.warning("%s: client folder not found on the SFTP server; only staging is purged", contract.id)
         remote = []
+    with settings.store.read() as con:  # a reader needs no writer lock
+        old = store.files_to_purge(con, contract.id, before)
+        ledger = store.sync_ledgers(con, {contract.id: [f.name for f in remote]})[contract.id].known
+    plan = ClientPurge(contract.id, before, purged=[row["name"] for row in old])
     for file in remote:
         known = ledger.get(store.name_key(file.name))
         if file.mtime >= before or (known is None and not is_temporary(file.name)):

@@ -44,6 +44,11 @@ def digest(contract: Contract) -> str:
     return hashlib.sha256(f"{LAYOUT}\n{contract.model_dump_json()}".encode()).hexdigest()
 
 
+def is_current(contract: Contract, written_from: str | None) -> bool:
+    """Whether the samples folder written from `written_from` (the stored digest) follows this contract."""
+    return digest(contract) == written_from
+
+
 def sample_name(contract: Contract, fmt: str) -> str:
     """A sample's file name, as `sftp-import sample` names it: `<client>-sample.<format>`."""
     return f"{contract.id}-sample.{fmt}"
@@ -97,9 +102,9 @@ def folder_files(contract: Contract) -> dict[str, bytes]:
 def refresh(connection: Sftp, contract: Contract, written_from: str | None) -> str | None:
     """Write the client's samples folder unless it follows this contract already (`written_from`, the
     stored digest); the digest written, or None when nothing was written (up to date, or it failed)."""
-    wanted = digest(contract)
-    if wanted == written_from:
+    if is_current(contract, written_from):
         return None
+    wanted = digest(contract)
     try:
         for path, data in folder_files(contract).items():
             connection.write_atomic(contract.directory, path, data)

@@ -13,6 +13,7 @@ Only transport lives here; what to copy is decided by `tasks.sync`. Rules kept h
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import hashlib
@@ -20,8 +21,12 @@ import logging
 import os
 import posixpath
 import stat
+import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections import deque
+from collections.abc import Awaitable, Callable, Generator, Iterator
+from concurrent import futures
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,7 +46,17 @@ log = logging.getLogger(__name__)
 
 TMP_DIR = ".incoming"  # under the staging root; temporary copies, never read by the import
 STALE_TMP = timedelta(hours=6)  # leftovers of a crashed copy older than this are removed
-CHUNK = 1 << 20  # one read: asyncssh pipelines it in the server's block size
+CHUNK = 1 << 20  # one read: asyncssh pipelines it in the server's block size; the next is in flight meanwhile
+# AES-GCM first (AES-NI in OpenSSL: the cipher costs least of the client's CPU), then asyncssh's defaults
+FAST_CIPHERS = [
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes256-ctr",
+    "aes192-ctr",
+    "aes128-ctr",
+]
+PARALLEL_COPIES = 4  # files copied at once on one connection: small files' round trips and fsyncs overlap
 
 T = TypeVar("T")
 
@@ -60,14 +75,6 @@ class LoginRefused(ConfigurationError):
 
 class SftpTimeout(TimeoutError):
     """The server did not answer one operation within the timeout (a stall): transient, retried later."""
-
-
-@dataclass(frozen=True)
-class _Remote:
-    """A remote file open for reading: its path (for messages) and asyncssh's handle."""
-
-    path: str
-    handle: Any
 
 
 @dataclass(frozen=True)
@@ -139,64 +146,116 @@ class Sftp:
             return None
         return _remote_file(name, attrs)
 
-    def copy_to_staging(self, directory: str, file: RemoteFile, staging_url: str, client: str) -> Copied | None:
-        """Copy a file to `<staging>/<client>/<name>` via a temporary name; None if it changed or went meanwhile.
+    def copy_to_staging(
+        self, directory: str, files: list[RemoteFile], staging_url: str, client: str
+    ) -> Generator[tuple[RemoteFile, Copied | None]]:
+        """Copy files to `<staging>/<client>/<name>` via temporary names, PARALLEL_COPIES at once; yields each
+        file with its copy, or None if it changed or went meanwhile, in the order given.
 
-        The copy is renamed into place only when the bytes read equal the listed size and the remote
-        file still has the listed size and mtime; otherwise the temporary copy is discarded, as it is
-        on any error (a dropped or stalled connection, a full disk). An earlier staged file of the
-        same name (a crash before its ledger row) is replaced."""
+        A copy is renamed into place only when its turn comes and the bytes read equal the listed size, are
+        on disk and the remote file still has the listed size and mtime; otherwise the temporary copy is
+        discarded, as it is on any error (a dropped or stalled connection, a full disk). An error is raised
+        at its file's turn, after the files before it were yielded; the copies then in flight are discarded.
+        An earlier staged file of the same name (a crash before its ledger row) is replaced."""
         staging, base = fsspec.core.url_to_fs(staging_url)
-        tmp_dir = posixpath.join(base, TMP_DIR, client)
-        final_dir = posixpath.join(base, client)
+        tmp_dir, final_dir = posixpath.join(base, TMP_DIR, client), posixpath.join(base, client)
         staging.makedirs(tmp_dir, exist_ok=True)
         staging.makedirs(final_dir, exist_ok=True)
-        tmp = posixpath.join(tmp_dir, f"{uuid.uuid4().hex}.part")
-        remote = self._open(self.path(directory, file.name))
-        if remote is None:  # deleted between the listing and the copy
-            return None
+        todo = iter(files)
+        in_flight: deque[tuple[RemoteFile, str, Future[tuple[int, str] | None]]] = deque()
+
+        def start_next() -> None:
+            file = next(todo, None)
+            if file is not None:
+                tmp = posixpath.join(tmp_dir, f"{uuid.uuid4().hex}.part")
+                copying = self._copy_remote(self.path(directory, file.name), file, staging, tmp)
+                in_flight.append((file, tmp, asyncio.run_coroutine_threadsafe(copying, self.fs.loop)))
+
+        for _ in range(PARALLEL_COPIES):
+            start_next()
         try:
-            with staging.open(tmp, "wb") as local:
-                size, sha256 = self._read_into(remote, file.size, local)
-                _sync_to_disk(local)
-            if size != file.size or self.lstat(directory, file.name) != file:
-                staging.rm_file(tmp)
-                return None
-            staging.mv(tmp, posixpath.join(final_dir, file.name))
-        except BaseException:
-            with contextlib.suppress(Exception):
-                staging.rm_file(tmp)
-            raise
-        finally:
-            with contextlib.suppress(Exception):
-                self._call("closing", remote.path, remote.handle.close)
-        return Copied(_staged_url(staging_url, client, file.name), size, sha256)
+            while in_flight:
+                file, tmp, future = in_flight[0]
+                copied = future.result()
+                in_flight.popleft()
+                start_next()
+                if copied is None:
+                    yield file, None
+                    continue
+                try:
+                    staging.mv(tmp, posixpath.join(final_dir, file.name))
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        staging.rm_file(tmp)
+                    raise
+                yield file, Copied(_staged_url(staging_url, client, file.name), *copied)
+        finally:  # copies not taken (an error, or the caller stopped): each operation is bounded, so they end
+            futures.wait([future for _, _, future in in_flight])
+            for _, tmp, _ in in_flight:
+                with contextlib.suppress(Exception):
+                    staging.rm_file(tmp)
 
-    def _open(self, path: str) -> _Remote | None:
-        """The remote file open for reading; None when it does not exist (any more)."""
-
-        async def _open_file() -> Any:
+    async def _copy_remote(
+        self, path: str, file: RemoteFile, staging: AbstractFileSystem, tmp: str
+    ) -> tuple[int, str] | None:
+        """One remote file into the local `tmp`: (bytes, sha256) when whole and unchanged, else None; `tmp` is
+        left only for a whole copy."""
+        whole = False
+        try:
             async with self.fs._pool.get() as channel:
-                return await channel.open(path, "rb")
+                try:
+                    remote = await self._bounded("opening", path, channel.open, path, "rb")
+                except asyncssh.SFTPNoSuchFile:  # deleted between the listing and the copy
+                    return None
+                try:
+                    size, sha256 = await self._stream(remote, path, file.size, staging, tmp)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await self._bounded("closing", path, remote.close)
+                try:
+                    attrs = await self._bounded("checking", path, channel.lstat, path)
+                except asyncssh.SFTPNoSuchFile:
+                    attrs = None
+            whole = size == file.size and attrs is not None and _remote_file(file.name, attrs) == file
+            return (size, sha256) if whole else None
+        finally:
+            if not whole:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(staging.rm_file, tmp)
 
-        try:
-            return _Remote(path, self._call("opening", path, _open_file))
-        except asyncssh.SFTPNoSuchFile:
-            return None
-
-    def _read_into(self, remote: _Remote, listed_size: int, local: Any) -> tuple[int, str]:
-        """Up to the listed size of the remote file into `local`, a bounded read at a time: (bytes, sha256).
-
-        A file that grew is caught by the caller's lstat; one that shrank ends early."""
+    async def _stream(
+        self, remote: Any, path: str, listed_size: int, staging: AbstractFileSystem, tmp: str
+    ) -> tuple[int, str]:
+        """Up to the listed size of the remote file into `tmp`, then on disk: (bytes, sha256). The next read is
+        in flight while a chunk is hashed and written. A file that grew is caught by the caller's lstat; one
+        that shrank ends early."""
         digest, size = hashlib.sha256(), 0
-        while size < listed_size:
-            chunk = self._call("reading", remote.path, remote.handle.read, min(CHUNK, listed_size - size), size)
-            if not chunk:
-                break
-            digest.update(chunk)
-            local.write(chunk)
-            size += len(chunk)
+        local = await asyncio.to_thread(staging.open, tmp, "wb")
+        reading = self._read_ahead(remote, path, 0, listed_size)
+        try:
+            while reading is not None:
+                chunk = await reading
+                reading = None
+                if not chunk:
+                    break
+                size += len(chunk)
+                reading = self._read_ahead(remote, path, size, listed_size)
+                await asyncio.to_thread(_write_chunk, local, digest, chunk)
+            await asyncio.to_thread(_sync_to_disk, local)
+        finally:
+            if reading is not None:
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
+            await asyncio.to_thread(local.close)
         return size, digest.hexdigest()
+
+    def _read_ahead(self, remote: Any, path: str, offset: int, listed_size: int) -> asyncio.Task[bytes] | None:
+        """The read of the next chunk, started (None past the listed size)."""
+        if offset >= listed_size:
+            return None
+        return asyncio.ensure_future(
+            self._bounded("reading", path, remote.read, min(CHUNK, listed_size - offset), offset)
+        )
 
     def write_atomic(self, directory: str, name: str, data: bytes) -> None:
         """Write `name` (a path in the client's folder, e.g. `results/a.csv.json`) so no reader sees part of it.
@@ -245,20 +304,40 @@ class Sftp:
         return bool(self._call("checking", path, self.fs._exists, path))
 
     def _call(self, doing: str, path: str, func: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-        """Run one SFTP operation on the connection's loop, bounded by the timeout: a stalled server
-        raises SftpTimeout (transient: the task retries it) instead of hanging the sync."""
+        """Run one SFTP operation on the connection's loop, bounded by the timeout (`_bounded`)."""
         try:
-            return sync(self.fs.loop, func, *args, timeout=self.timeout, **kwargs)
-        except ValueError as exc:  # sshfs's word for a connection it can no longer open a channel on
-            if "SFTP connections" not in str(exc):
-                raise
-            raise ConnectionError(f"the SFTP server {self.server} dropped the connection while {doing} {path}") from exc
-        except FSTimeoutError:
+            return sync(self.fs.loop, self._bounded, doing, path, func, *args, **kwargs)
+        except FSTimeoutError as exc:  # fsspec's `sync` re-raises any TimeoutError as its own: ours comes out
+            if isinstance(exc.__cause__, SftpTimeout):
+                raise exc.__cause__ from None
+            raise
+
+    async def _bounded(self, doing: str, path: str, func: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """One SFTP operation bounded by the timeout: a stalled server raises SftpTimeout (transient: the task
+        retries it) instead of hanging the sync."""
+        operation = asyncio.ensure_future(func(*args, **kwargs))
+        try:
+            await asyncio.wait({operation}, timeout=self.timeout)
+        finally:  # a stalled operation is abandoned, not awaited (its cancellation may never complete)
+            if not operation.done():
+                operation.add_done_callback(_retrieve)
+                operation.cancel()
+        if not operation.done():
             self.stalled = True
             raise SftpTimeout(
                 f"the SFTP server {self.server} did not answer within {self.timeout:g} s while {doing} {path} "
                 "(SFTP_IMPORT_SFTP_TIMEOUT_SECONDS)"
-            ) from None
+            )
+        try:
+            return operation.result()
+        except ValueError as exc:  # sshfs's word for a connection it can no longer open a channel on
+            if "SFTP connections" not in str(exc):
+                raise
+            raise ConnectionError(f"the SFTP server {self.server} dropped the connection while {doing} {path}") from exc
+
+    def is_open(self) -> bool:
+        """False once the SSH connection is closed (by the server, or after a stall)."""
+        return not self.stalled and not self.fs._client.is_closed()
 
     def close(self) -> None:
         """Close the SSH connection now rather than at garbage collection."""
@@ -272,6 +351,18 @@ class Sftp:
 
         with contextlib.suppress(Exception):
             sync(self.fs.loop, _close, timeout=self.timeout)
+
+
+def _retrieve(operation: asyncio.Future[Any]) -> None:
+    """Take an abandoned operation's outcome, so asyncio does not report it as never retrieved."""
+    if not operation.cancelled():
+        operation.exception()
+
+
+def _write_chunk(local: Any, digest: Any, chunk: bytes) -> None:
+    """Hash a chunk and write it to the local copy (both release the GIL on a chunk this size)."""
+    digest.update(chunk)
+    local.write(chunk)
 
 
 def _sync_to_disk(handle: Any) -> None:
@@ -328,15 +419,15 @@ def _connect_args(settings: SftpSettings) -> dict[str, Any]:
         "password": settings.password,
         "client_keys": [settings.key_file] if settings.key_file else None,
         "agent_path": None,
+        "encryption_algs": FAST_CIPHERS,
         "config": [],
         "connect_timeout": settings.timeout_seconds,
         "login_timeout": settings.timeout_seconds,
     }
 
 
-@contextlib.contextmanager
-def connect(settings: SftpSettings) -> Iterator[Sftp]:
-    """An SFTP connection for the block, host key verified; HostKeyRejected when it does not match."""
+def open_connection(settings: SftpSettings) -> Sftp:
+    """An SFTP connection, host key verified (HostKeyRejected when it does not match); the caller closes it."""
     try:
         fs = SSHFileSystem(
             settings.host, skip_instance_cache=True, timeout=settings.timeout_seconds, **_connect_args(settings)
@@ -360,8 +451,62 @@ def connect(settings: SftpSettings) -> Iterator[Sftp]:
             f"{settings.timeout_seconds:g} s (SFTP_IMPORT_SFTP_TIMEOUT_SECONDS)"
         ) from None
     log.info("connected to %s:%s as %s", settings.host, settings.port, settings.username)
-    connection = Sftp(fs, settings.root, f"{settings.host}:{settings.port}", settings.timeout_seconds)
+    return Sftp(fs, settings.root, f"{settings.host}:{settings.port}", settings.timeout_seconds)
+
+
+@contextlib.contextmanager
+def connect(settings: SftpSettings) -> Iterator[Sftp]:
+    """An SFTP connection for the block, host key verified; HostKeyRejected when it does not match."""
+    connection = open_connection(settings)
     try:
         yield connection
     finally:
         connection.close()
+
+
+class Connections:
+    """The SFTP connections a pass shares between its clients, so a client costs no SSH login.
+
+    `lend()` gives an idle connection (or opens one when none is idle: one per worker at most) and takes
+    it back when the block ends; a block that raises closes its connection instead, so a stalled or
+    dropped connection, or one a client's failure left in doubt, never serves another client. A
+    connection the server closed while idle is dropped before it is lent."""
+
+    def __init__(self, settings: SftpSettings) -> None:
+        self.settings = settings
+        self._idle: list[Sftp] = []
+        self._guard = threading.Lock()
+        self._closed = False
+
+    @contextlib.contextmanager
+    def lend(self) -> Iterator[Sftp]:
+        """A connection for one client's work, returned for the next client unless the work raised."""
+        connection = self._take() or open_connection(self.settings)
+        try:
+            yield connection
+        except BaseException:
+            connection.close()
+            raise
+        with self._guard:
+            if not self._closed:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def _take(self) -> Sftp | None:
+        """An idle connection still open, closing those the server ended meanwhile; None when there is none."""
+        while True:
+            with self._guard:
+                if not self._idle:
+                    return None
+                connection = self._idle.pop()
+            if connection.is_open():
+                return connection
+            connection.close()
+
+    def close(self) -> None:
+        """Close the idle connections; one still lent is closed when it comes back."""
+        with self._guard:
+            idle, self._idle, self._closed = self._idle, [], True
+        for connection in idle:
+            connection.close()

@@ -1,13 +1,16 @@
 """The hourly sync of one client's SFTP folder into staging and the ledger (plain functions, no Prefect).
 
 A pass has three steps, so the store is touched twice however many clients there are:
-1. `store.sync_ledgers` reads what every client's sync needs (names taken, waiting files) at once;
-2. `collect` works on one client with no store access: it lists the folder, classifies each file
-   and copies new ones to staging, and returns the ledger changes it wants as `LedgerChange`s;
+1. `list_folders` lists every client's folder, then `store.sync_ledgers` reads what each client's sync
+   needs for the names it listed (their ledger rows, the waiting files) in one query, however long
+   the ledger;
+2. `prepare` classifies one client's listing (no store or SFTP access) and `copy_new` copies the new
+   files to staging (no store access); the ledger changes they want are `LedgerChange`s in the
+   client's `ClientSyncResult` (a client with nothing to copy needs no SFTP work);
 3. `write_changes` applies one client's changes in one transaction (the flow writes every client's
    in one store session, under the store limit).
 
-`collect` decides, for each regular file directly in the client's folder, in this order:
+`prepare` decides, for each regular file directly in the client's folder, in this order:
 1. a temporary name (`*.filepart`, `*.part`, `*.tmp`, `~$*`, dotfiles) is skipped, not recorded;
 2. the upload already in the ledger (same name, size and mtime) is left alone (`known`);
 3. a file not yet complete (size and mtime unchanged for `settle_seconds`) is recorded `waiting`;
@@ -23,8 +26,10 @@ without a row; the next pass does not know the name, so it copies the file again
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
@@ -35,7 +40,7 @@ from schemas.contract import Contract
 from tasks import formats, pickup, store
 from tasks.errors import RejectCode
 from tasks.settings import Settings
-from tasks.sftp import RemoteFile, Sftp, remove_stale_temporaries
+from tasks.sftp import Connections, Copied, RemoteFile, Sftp, remove_stale_temporaries
 
 log = logging.getLogger(__name__)
 
@@ -188,16 +193,17 @@ def sync_client(
     now: datetime,
     only_names: set[str] | None = None,
 ) -> ClientSyncResult:
-    """Sync one client's folder on its own (read, collect, write); with `only_names`, only those names (backfill).
+    """Sync one client's folder on its own (list, read, classify, copy, write); with `only_names`, only
+    those names (backfill).
 
     Raises on transport errors (missing folder, dropped connection) after recording whatever was
     copied whole before the error; the caller decides about retries. The store is opened for
     writing (holding its writer lock) only around the write, and not at all when there is nothing to write."""
-    with settings.store.read() as con:
-        ledger = store.sync_ledgers(con, [contract.id])[contract.id]
-    result = ClientSyncResult(contract.id, now)
+    listed = list_folder(sftp, contract, only_names)
+    prepared = prepare(settings, contract, read_ledger(settings, contract.id, listed), listed, now, only_names)
+    result = prepared.attempt()
     try:
-        collect(sftp, settings, contract, ledger, result, only_names)
+        copy_new(sftp, settings, contract, prepared, result)
     finally:
         if result.changes:
             with settings.store.write() as con:
@@ -206,29 +212,83 @@ def sync_client(
     return result
 
 
-def collect(
-    sftp: Sftp,
+def list_folder(sftp: Sftp, contract: Contract, only_names: set[str] | None = None) -> list[RemoteFile]:
+    """The regular files in the client's folder (only `only_names`, when given); FileNotFoundError if it is missing."""
+    listed = sftp.list_files(contract.directory)
+    return listed if only_names is None else [f for f in listed if f.name in only_names]
+
+
+def list_folders(connections: Connections, contracts: list[Contract], workers: int) -> dict[str, list[RemoteFile]]:
+    """Every client's folder listed, `workers` at once over the shared connections; a client whose listing
+    fails is left out and logged (its own sync lists it again, with its retries)."""
+
+    def listing(contract: Contract) -> list[RemoteFile] | None:
+        try:
+            with connections.lend() as connection:
+                return list_folder(connection, contract)
+        except Exception as exc:  # this client alone: the others are listed
+            log.warning("%s: listing failed, listed again by its sync: %s: %s", contract.id, type(exc).__name__, exc)
+            return None
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="list-folders") as pool:
+        found = dict(zip((c.id for c in contracts), pool.map(listing, contracts), strict=True))
+    return {client: listed for client, listed in found.items() if listed is not None}
+
+
+def lookup_names(listed: list[RemoteFile]) -> list[str]:
+    """The listed names the ledger is asked about (temporary names are skipped before it is consulted)."""
+    return [f.name for f in listed if not is_temporary(f.name)]
+
+
+def read_ledger(settings: Settings, client: str, listed: list[RemoteFile]) -> store.ClientLedger:
+    """One client's ledger for its listing, in a short read-only session."""
+    with settings.store.read() as con:
+        return store.sync_ledgers(con, {client: lookup_names(listed)})[client]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One client's listing classified against its ledger, before any copy: the outcomes so far and the
+    files left to copy (a client with none needs no SFTP work this pass)."""
+
+    result: ClientSyncResult
+    to_copy: list[RemoteFile]
+    first_by_hash: dict[str, str]  # the ledger's, for the copies' same-content check
+
+    def attempt(self) -> ClientSyncResult:
+        """A result of its own for one attempt at the copies (a retry starts again from the classification)."""
+        done = self.result
+        return ClientSyncResult(done.client, done.now, done.listed, list(done.files), list(done.changes), done.seconds)
+
+
+def prepare(
     settings: Settings,
     contract: Contract,
     ledger: store.ClientLedger,
-    result: ClientSyncResult,
+    listed: list[RemoteFile],
+    now: datetime,
     only_names: set[str] | None = None,
-) -> None:
-    """List, classify and copy one client's files (no store access); outcomes and changes go into `result`.
+) -> Prepared:
+    """Classify a client's listed files from the store's answer for them (`store.sync_ledgers`), with no
+    SFTP or store access (temporary copies a crash left in staging are removed)."""
+    started = time.monotonic()
+    result = ClientSyncResult(contract.id, now, listed=len(listed))
+    remove_stale_temporaries(settings.staging_url, contract.id, now)
+    to_copy = _classify(settings, ledger, listed, only_names, result)
+    result.seconds = time.monotonic() - started
+    return Prepared(result, to_copy, ledger.first_by_hash)
+
+
+def copy_new(sftp: Sftp, settings: Settings, contract: Contract, prepared: Prepared, result: ClientSyncResult) -> None:
+    """Copy and check the prepared files (no store access); outcomes and changes go into `result`.
 
     Changes are appended as they happen, so on a transport error `result` holds every whole copy
     made before it."""
     started = time.monotonic()
-    remove_stale_temporaries(settings.staging_url, contract.id, result.now)
-    listed = sftp.list_files(contract.directory)
-    if only_names is not None:
-        listed = [f for f in listed if f.name in only_names]
-    result.listed = len(listed)
-    to_copy = _classify(settings, ledger, listed, only_names, result)
     try:
-        _copy_all(sftp, settings, contract, ledger, to_copy, result)
+        _copy_all(sftp, settings, contract, prepared, result)
     finally:
-        result.seconds = time.monotonic() - started
+        result.seconds += time.monotonic() - started
 
 
 def _classify(
@@ -274,54 +334,53 @@ def _classify(
     return to_copy
 
 
-def _first_by_hash(ledger: store.ClientLedger) -> dict[str, str]:
-    """sha256 -> the client's earliest file with those bytes (by received_at, then name)."""
-    first: dict[str, str] = {}
-    for known in sorted(ledger.known.values(), key=lambda k: (k.received_at, k.name)):
-        if known.sha256 is not None:
-            first.setdefault(known.sha256, known.name)
-    return first
+def _copy_all(sftp: Sftp, settings: Settings, contract: Contract, prepared: Prepared, result: ClientSyncResult) -> None:
+    """Copy each file; a whole copy becomes an `Arrival`, a file that changed meanwhile goes back to waiting."""
+    first_by_hash = dict(prepared.first_by_hash)  # the files this pass copies join it
+    copies = sftp.copy_to_staging(contract.directory, prepared.to_copy, settings.staging_url, contract.id)
+    with contextlib.closing(copies):  # copies still in flight are discarded when this ends early
+        for file, done in copies:
+            _record_copy(sftp, settings, contract, file, done, first_by_hash, result)
 
 
-def _copy_all(
+def _record_copy(
     sftp: Sftp,
     settings: Settings,
     contract: Contract,
-    ledger: store.ClientLedger,
-    to_copy: list[RemoteFile],
+    file: RemoteFile,
+    done: Copied | None,
+    first_by_hash: dict[str, str],
     result: ClientSyncResult,
 ) -> None:
-    """Copy each file; a whole copy becomes an `Arrival`, a file that changed meanwhile goes back to waiting."""
-    first_by_hash = _first_by_hash(ledger) if to_copy else {}
-    for file in to_copy:
-        done = sftp.copy_to_staging(contract.directory, file, settings.staging_url, contract.id)
-        if done is None:
-            current = sftp.lstat(contract.directory, file.name)
-            if current is None:  # deleted (or replaced by a link/folder) since the listing: the others go on
-                result.changes.append(ForgetWaiting((file.name,)))
-                result.files.append(ListedFile(file.name, "skipped", "deleted from the folder before it was copied"))
-            else:
-                result.changes.append(Waiting(current.name, current.size, current.mtime))
-                result.files.append(ListedFile(file.name, "waiting", "changed while being copied"))
-            continue
-        same = first_by_hash.setdefault(done.sha256, file.name)  # an earlier file, or this one (first)
-        same_as = same if same != file.name else None
-        check = pickup.check_staged(settings, contract, file.name)
-        result.pickup_seconds += check.seconds
-        result.changes.append(
-            Arrival(
-                file.name,
-                "staged",
-                done.size,
-                file.mtime,
-                sha256=done.sha256,
-                staged_path=done.staged_path,
-                same_content_as=same_as,
-                pickup=check.to_json(),
-            )
+    """A whole copy becomes an `Arrival` (checked, hash matched); a file that changed meanwhile goes back to
+    waiting, one deleted is passed over."""
+    if done is None:
+        current = sftp.lstat(contract.directory, file.name)
+        if current is None:  # deleted (or replaced by a link/folder) since the listing: the others go on
+            result.changes.append(ForgetWaiting((file.name,)))
+            result.files.append(ListedFile(file.name, "skipped", "deleted from the folder before it was copied"))
+        else:
+            result.changes.append(Waiting(current.name, current.size, current.mtime))
+            result.files.append(ListedFile(file.name, "waiting", "changed while being copied"))
+        return
+    same = first_by_hash.setdefault(done.sha256, file.name)  # an earlier file, or this one (first)
+    same_as = same if same != file.name else None
+    check = pickup.check_staged(settings, contract, file.name)
+    result.pickup_seconds += check.seconds
+    result.changes.append(
+        Arrival(
+            file.name,
+            "staged",
+            done.size,
+            file.mtime,
+            sha256=done.sha256,
+            staged_path=done.staged_path,
+            same_content_as=same_as,
+            pickup=check.to_json(),
         )
-        result.changes.append(ForgetWaiting((file.name,)))
-        result.files.append(ListedFile(file.name, "staged", None, done.sha256, same_as))
+    )
+    result.changes.append(ForgetWaiting((file.name,)))
+    result.files.append(ListedFile(file.name, "staged", None, done.sha256, same_as))
 
 
 def write_all(con: Any, results: list[ClientSyncResult]) -> dict[str, str]:

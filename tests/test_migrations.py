@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 
 from tasks import store
-from tasks.store.schema import BASELINE, MIGRATIONS
+from tasks.store.schema import BASELINE, MIGRATIONS, spelled_for
 
 OLD_STORE = Path(__file__).parent / "data" / "store-ad7ce00.sql"
 # sha256 of the DDL of the version at ad7ce00 (`SCHEMA` in its tasks/store.py): migration 1 is that
@@ -64,3 +64,41 @@ def test_a_new_store_gets_every_migration(tmp_path: Path) -> None:
 def test_migration_1_is_the_layout_stores_were_written_with() -> None:
     assert hashlib.sha256(BASELINE.encode()).hexdigest() == AD7CE00_LAYOUT
     assert MIGRATIONS[0] == BASELINE
+
+
+NAMES = [
+    "cafe\u0301.csv",
+    "caf\u00e9.csv",
+    "A\u030angstro\u0308m.csv",
+    "\u212bngstr\u00f6m.csv",
+    "plain.csv",
+    "ﬁle.csv",
+]
+
+
+def test_migration_7_fills_the_name_key_of_old_rows_as_the_sync_computes_it(tmp_path: Path) -> None:
+    """A store at migration 6 (ledger rows without `name_key`): after the upgrade, the listed name in any
+    Unicode form finds its old row."""
+    path = tmp_path / "store.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMPTZ)")
+    for number, ddl in enumerate(MIGRATIONS[:6], start=1):
+        con.execute(ddl)
+        con.execute("INSERT INTO schema_version VALUES (?, now())", [number])
+    con.execute(
+        "INSERT INTO files (client, name, status, received_at) SELECT 'contoso', unnest(?::VARCHAR[]), 'imported', "
+        "now()",
+        [NAMES[::2]],  # decomposed forms, and one name NFC leaves alone
+    )
+    con.close()
+    with store.open_store(path, read_only=True) as con:
+        ledger = store.sync_ledgers(con, {"contoso": NAMES})["contoso"]
+    assert sorted(ledger.known) == sorted({store.name_key(name) for name in NAMES[::2]})
+    assert {known.name for known in ledger.known.values()} == set(NAMES[::2])
+
+
+def test_the_migrations_nfc_is_pythons_on_both_backends(backend: store.Store) -> None:
+    with backend.read() as con:
+        sql = spelled_for(con, "SELECT name, nfc_normalize(name) FROM (SELECT unnest(?::VARCHAR[]) AS name) AS t")
+        keys = dict(con.execute(sql, [NAMES]).fetchall())
+    assert keys == {name: store.name_key(name) for name in NAMES}

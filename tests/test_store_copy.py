@@ -44,7 +44,7 @@ def _fill(settings: Settings) -> None:
 
 def _everything(settings: Settings) -> dict[str, Any]:
     """What users see of the store: status rows, contacts, row errors, runs, deletions, the name rule's names."""
-    clients = sorted(CLIENTS)
+    clients, probe = sorted(CLIENTS), ["monday.csv", "old.csv", "never-seen.csv"]  # the names a sync might list
     with settings.store.read() as con:
         return {
             "files": store.client_files(con, clients),
@@ -52,7 +52,9 @@ def _everything(settings: Settings) -> dict[str, Any]:
             "errors": store.client_errors(con, clients, 100),
             "runs": con.execute("SELECT run_id, state, files_imported, rows_rejected FROM runs").fetchall(),
             "deletions": store.deletion_log(con),
-            "known": {c: sorted(ledger.known) for c, ledger in store.sync_ledgers(con, clients).items()},
+            "known": {
+                c: sorted(ledger.known) for c, ledger in store.sync_ledgers(con, dict.fromkeys(clients, probe)).items()
+            },
             "results": store.pending_results(con, clients),
             "samples": store.samples_digests(con, clients),
         }

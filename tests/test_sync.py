@@ -251,12 +251,15 @@ def test_staged_file_without_ledger_row_is_overwritten(asyncssh_target: SftpTarg
 def collect(clients: list[str]) -> list[sync.ClientSyncResult]:
     """A pass's first two steps for these clients (ledger read, then list, classify, copy), nothing written."""
     settings = load_settings()
-    with settings.store.read() as con:
-        ledgers = store.sync_ledgers(con, clients)
-    results = [sync.ClientSyncResult(c, datetime.now(UTC)) for c in clients]
+    results: list[sync.ClientSyncResult] = []
     with sftp.connect(settings.sftp) as connection:
-        for result in results:
-            sync.collect(connection, settings, CONTRACTS[result.client], ledgers[result.client], result)
+        listings = {c: sync.list_folder(connection, CONTRACTS[c]) for c in clients}
+        with settings.store.read() as con:
+            ledgers = store.sync_ledgers(con, {c: sync.lookup_names(listed) for c, listed in listings.items()})
+        for client in clients:
+            prepared = sync.prepare(settings, CONTRACTS[client], ledgers[client], listings[client], datetime.now(UTC))
+            results.append(prepared.attempt())
+            sync.copy_new(connection, settings, CONTRACTS[client], prepared, results[-1])
     return results
 
 
@@ -408,6 +411,32 @@ def test_flow_isolates_a_client_whose_folder_is_missing(prefect_harness: None, a
     assert files("contoso")["contacts.csv"]["status"] == "staged"
 
 
+@pytest.mark.slow
+def test_a_quiet_client_needs_no_task_and_a_busy_one_gets_its_own(
+    prefect_harness: None, asyncssh_target: SftpTarget
+) -> None:
+    """Every client's listing is classified in the pass; only a client with a file to copy (or samples to
+    write) gets a task; the quiet ones are in the summary all the same, their waiting files recorded."""
+    from prefect.states import State
+
+    from flows.hourly_sync import hourly_sync
+
+    for contract in CONTRACTS.values():
+        put(asyncssh_target.client_dir(contract.directory), "first.csv")
+    assert hourly_sync(return_state=True).is_completed()  # everyone's file taken and samples written
+    put(asyncssh_target.client_dir("contoso"), "second.csv")
+    put(asyncssh_target.client_dir("northwind"), "growing.csv", age=0)  # still being uploaded
+    state = cast("State[Any]", hourly_sync(return_state=True))
+    assert state.is_completed(), state.message
+    runs = asyncio.run(_task_run_counts(state.state_details.flow_run_id))
+    assert {name for name in runs if name.startswith("sync-")} == {"sync-contoso"}, runs
+    clients = state.result()["clients"]
+    assert (clients["contoso"]["staged"], clients["contoso"]["known"]) == (1, 1)
+    assert (clients["northwind"]["waiting"], clients["northwind"]["known"]) == (1, 1)
+    assert (clients["fabrikam"]["known"], clients["fabrikam"]["listed"]) == (1, 1)
+    assert files("northwind")["growing.csv"]["status"] == "waiting"
+
+
 async def _task_run_counts(flow_run_id: Any) -> dict[str, int]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
@@ -500,6 +529,33 @@ def test_two_forms_of_one_name_in_one_pass_are_taken_once(asyncssh_target: SftpT
     put(folder, NFC, CSV + b"bo@example.com,Bo\n")
     outcomes = sorted(f.outcome for f in run_sync("contoso").files)
     assert outcomes == ["ignored", "staged"]
+
+
+def test_a_name_taken_long_ago_is_refused_however_many_files_came_since(asyncssh_target: SftpTarget) -> None:
+    """The sync asks the ledger only about the names it listed: a name taken long ago (purged since, in
+    another Unicode form, behind 2,000 newer rows) is still refused, and new bytes equal to that old
+    file's are still matched to it."""
+    long_ago, lately = datetime.now(UTC) - timedelta(days=400), datetime.now(UTC) - timedelta(days=1)
+    newer = [{"name": f"later-{n:04}.csv", "status": "imported", "size": 1, "mtime": lately} for n in range(2000)]
+    with load_settings().store.write() as con, store.transaction(con):
+        sha = hashlib.sha256(CSV).hexdigest()
+        record_arrival(con, client="contoso", received_at=long_ago, name=NFD, status="imported", size=1,
+                       mtime=long_ago, sha256=sha)  # fmt: skip
+        store.record_purge(con, "contoso", [], [], [NFD], long_ago + timedelta(days=30))
+        store.record_arrivals(con, "contoso", lately, newer)
+    folder = asyncssh_target.client_dir("contoso")
+    put(folder, NFC, CSV + b"bo@example.com,Bo\n")  # the old name again, composed this time
+    put(folder, "fresh.csv", CSV)  # the old file's bytes under a new name
+    result = run_sync("contoso")
+    assert {f.name: (f.outcome, f.same_content_as) for f in result.files} == {
+        NFC: ("ignored", None),
+        "fresh.csv": ("staged", NFD),
+    }
+    with load_settings().store.read() as con:
+        ledger = store.sync_ledgers(con, {"contoso": [NFC, "later-0001.csv"], "northwind": [NFC]})
+    assert sorted(ledger["contoso"].known) == sorted([NFC, "later-0001.csv"])  # only what was asked
+    assert ledger["contoso"].known[NFC].name == NFD and ledger["northwind"].known == {}
+    assert ledger["contoso"].first_by_hash == {}  # every listed name known: nothing to copy, no hashes read
 
 
 ODD_NAMES = ("with space.csv", 'quote\'s "x".csv', "line\nbreak.csv", "-rf.csv", "a..b.csv", "x" * 240 + ".csv")

@@ -25,34 +25,54 @@ class KnownFile:
 
 @dataclass(frozen=True)
 class ClientLedger:
-    """What one client's sync needs from the ledger: every name ever taken, and the waiting files."""
+    """What one client's sync needs from the ledger for the names it listed: the entries of those names,
+    the waiting files, and (when a listed name is new to the ledger) the client's first file per hash."""
 
-    known: dict[str, KnownFile]  # keyed by the name's NFC form (`name_key`): KnownFile.name is as received
+    known: dict[str, KnownFile]  # listed names the ledger has, by `name_key`: KnownFile.name is as received
     waiting: dict[str, tuple[int, datetime, datetime]]  # name -> size, mtime, first seen with them
+    first_by_hash: dict[str, str] = field(default_factory=dict)  # sha256 -> the earliest file with those bytes
 
 
 def name_key(name: str) -> str:
     """What the name rule compares: the name in Unicode NFC. A Mac sends `café.csv` decomposed (NFD),
-    another system composed (NFC); to the client they are one name, so the second is a re-upload."""
+    another system composed (NFC); to the client they are one name, so the second is a re-upload.
+    Stored with each ledger row (`files.name_key`) so a lookup of listed names is one indexed join."""
     return unicodedata.normalize("NFC", name)
 
 
-def sync_ledgers(con: Any, clients: list[str]) -> dict[str, ClientLedger]:
-    """The ledgers of these clients (every client listed gets one, empty if new), in two queries."""
-    ledgers = {client: ClientLedger({}, {}) for client in clients}
-    rows = con.execute(
-        "SELECT client, name, received_at, sha256, size, mtime FROM files WHERE client IN (SELECT "
-        "unnest(?::VARCHAR[]))",
-        [clients],
-    ).fetchall()
-    for client, *known in rows:
-        ledgers[client].known[name_key(known[0])] = KnownFile(*known)
+def sync_ledgers(con: Any, listed: dict[str, list[str]]) -> dict[str, ClientLedger]:
+    """The ledgers of these clients for the names each listed (every client gets one, empty if new).
+
+    Reads only rows whose `name_key` matches a listed name (any status, purged too: the name rule is
+    forever), however long the ledger; the content hashes only of clients with a listed name the ledger
+    lacks (a file that may be copied, whose bytes may equal an earlier file's)."""
+    ledgers = {client: ClientLedger({}, {}) for client in listed}
+    pairs = sorted({(client, name_key(name)) for client, names in listed.items() for name in names})
+    if pairs:
+        rows = con.execute(
+            "SELECT f.client, f.name, f.received_at, f.sha256, f.size, f.mtime FROM files AS f JOIN (SELECT "
+            "unnest(?::VARCHAR[]) AS client, unnest(?::VARCHAR[]) AS name_key) AS l "
+            "ON f.client = l.client AND f.name_key = l.name_key",
+            [[client for client, _ in pairs], [key for _, key in pairs]],
+        ).fetchall()
+        for client, *known in rows:
+            ledgers[client].known[name_key(known[0])] = KnownFile(*known)
+    clients = list(listed)
     rows = con.execute(
         "SELECT client, name, size, mtime, first_seen_at FROM waiting WHERE client IN (SELECT unnest(?::VARCHAR[]))",
         [clients],
     ).fetchall()
     for client, name, size, mtime, first in rows:
         ledgers[client].waiting[name] = (size, mtime, first)
+    new = [client for client, key in pairs if key not in ledgers[client].known]
+    if new:
+        rows = con.execute(
+            "SELECT client, received_at, name, sha256 FROM files WHERE sha256 IS NOT NULL AND client IN "
+            "(SELECT unnest(?::VARCHAR[]))",
+            [sorted(set(new))],
+        ).fetchall()
+        for client, _, name, sha256 in sorted(rows):
+            ledgers[client].first_by_hash.setdefault(sha256, name)
     return ledgers
 
 
@@ -111,8 +131,11 @@ def record_arrivals(con: Any, client: str, received_at: datetime, rows: list[dic
     columns = ", ".join(ARRIVAL_COLUMNS)
     values = ", ".join(f"unnest(?::{kind}[])" for kind in ARRIVAL_COLUMNS.values())
     con.execute(
-        f"INSERT INTO files (client, received_at, {columns}) SELECT ?, ?, {values}",
-        [client, received_at, *([row.get(column) for row in rows] for column in ARRIVAL_COLUMNS)],
+        f"INSERT INTO files (client, received_at, name_key, {columns}) SELECT ?, ?, unnest(?::VARCHAR[]), {values}",
+        [
+            *(client, received_at, [name_key(row["name"]) for row in rows]),
+            *([row.get(column) for row in rows] for column in ARRIVAL_COLUMNS),
+        ],
     )
 
 

@@ -108,13 +108,20 @@ MIGRATIONS: tuple[str, ...] = (
     "CREATE TABLE erasures (client VARCHAR NOT NULL, erased_by VARCHAR NOT NULL, erased_at TIMESTAMPTZ NOT NULL, "
     "contacts INTEGER NOT NULL, row_errors INTEGER NOT NULL, files_rewritten INTEGER NOT NULL, "
     "files_deleted INTEGER NOT NULL)",
+    # 7: the name rule's key of each ledger row (`ledger.name_key`, the name in NFC), so the sync looks up
+    # only the names it listed, however long the ledger
+    "ALTER TABLE files ADD COLUMN name_key VARCHAR; UPDATE files SET name_key = nfc_normalize(name)",
+    # 8: its index (DuckDB builds no index in the transaction that filled the column)
+    "CREATE INDEX files_name_key ON files (client, name_key)",
 )
 LATEST = len(MIGRATIONS)
 
 
 def spelled_for(con: Any, ddl: str) -> str:
-    """A migration's DDL as the store's backend spells it (PostgreSQL says DOUBLE PRECISION)."""
-    return re.sub(r"\bDOUBLE\b", "DOUBLE PRECISION", ddl) if dialect_of(con) is Dialect.POSTGRES else ddl
+    """A migration's DDL as the store's backend spells it (PostgreSQL says DOUBLE PRECISION, normalize(x, NFC))."""
+    if dialect_of(con) is not Dialect.POSTGRES:
+        return ddl
+    return re.sub(r"\bnfc_normalize\((\w+)\)", r"normalize(\1, NFC)", re.sub(r"\bDOUBLE\b", "DOUBLE PRECISION", ddl))
 
 
 def schema_version(con: Any) -> int:
