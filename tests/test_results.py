@@ -270,8 +270,8 @@ def test_a_client_reading_while_the_platform_writes_never_sees_part_of_a_documen
         reader.start()
         try:
             for data in versions[1:]:
-                reads = len(seen) + 2  # the reader reads on while the next version is written
-                platform.write_atomic("northwind", "results/a.csv.json", data)
+                platform.write_atomic("northwind", "results/a.csv.json", data)  # the reader reads on meanwhile
+                reads = len(seen) + 2  # the second read from now starts after the write: it sees this version
                 deadline = time.monotonic() + 30
                 while len(seen) < reads and reader.is_alive() and time.monotonic() < deadline:
                     time.sleep(0.001)
