@@ -23,6 +23,7 @@ import posixpath
 import stat
 import threading
 import uuid
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from concurrent import futures
@@ -351,6 +352,19 @@ class Sftp:
 
         with contextlib.suppress(Exception):
             sync(self.fs.loop, _close, timeout=self.timeout)
+        for finalizer in sshfs_finalizers(self.fs):
+            finalizer.detach()
+
+
+def sshfs_finalizers(fs: SSHFileSystem) -> list[weakref.finalize]:
+    """The finalizers sshfs registered to close `fs` at garbage collection.
+
+    Closed by `Sftp.close`, a filesystem must not be closed again there: sshfs's finalizer waits for
+    the IO loop through fsspec's `sync`, at least 1 s, and a collection can start in a thread that
+    holds a lock the loop needs (a thread pool's `submit`), so it waits the whole second, once per
+    filesystem: a pass after one that used 8 connections stalled 8 s in one collection."""
+    registry: dict[weakref.finalize, Any] = getattr(weakref.finalize, "_registry", {})
+    return [finalizer for finalizer in list(registry) if (found := finalizer.peek()) is not None and found[0] is fs]
 
 
 def _retrieve(operation: asyncio.Future[Any]) -> None:

@@ -129,6 +129,8 @@ def test_shared_connections_serve_client_after_client_and_one_that_failed_is_nev
     finally:
         connections.close()
     assert not reopened.is_open()
+    # closed here, each is never closed again at garbage collection (sshfs's finalizer waits ≥ 1 s a filesystem)
+    assert [sftp.sshfs_finalizers(c.fs) for c in (first, fresh, reopened)] == [[], [], []]
 
 
 @pytest.mark.slow
