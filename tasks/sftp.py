@@ -465,7 +465,18 @@ def open_connection(settings: SftpSettings) -> Sftp:
             f"{settings.timeout_seconds:g} s (SFTP_IMPORT_SFTP_TIMEOUT_SECONDS)"
         ) from None
     log.info("connected to %s:%s as %s", settings.host, settings.port, settings.username)
+    fs.loop.set_exception_handler(_lost_reads_quiet)
     return Sftp(fs, settings.root, f"{settings.host}:{settings.port}", settings.timeout_seconds)
+
+
+def _lost_reads_quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The IO loop's handler of errors nobody awaited: asyncssh's parallel reads of a connection dropped
+    after a stall end with SFTPConnectionLost, which the stall already reported (SftpTimeout); anything
+    else is reported as asyncio does, as an error."""
+    if isinstance(context.get("exception"), asyncssh.SFTPConnectionLost):
+        log.debug("a read of a dropped connection ended: %s", context.get("message"))
+        return
+    loop.default_exception_handler(context)
 
 
 @contextlib.contextmanager
