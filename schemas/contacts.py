@@ -27,6 +27,11 @@ def parse_value(field: ContractField, text: str) -> Value:
     spaces trimmed, by its parser in the registry (schemas/field_types.py)."""
     spec = FIELD_TYPES[field.type]
     value = text if spec.free_text else text.strip()
+    if spec.quick is not None and spec.quick[0].match(value):
+        try:  # a common text: one plain call; an impossible one (2024-02-30) is explained by the parser
+            return spec.quick[1](value)
+        except ValueError:
+            pass
     return spec.parse(field, value) if value else None
 
 
@@ -63,16 +68,7 @@ def parse_column(field: ContractField, texts: pd.Series) -> ParsedColumn:
     codes, distinct = pd.factorize(cells)
     values: list[Value] = []
     reasons: list[str | None] = []
-    quick = FIELD_TYPES[field.type].quick
-    pattern, read = quick if quick else (None, None)
     for text in distinct:
-        if pattern is not None and read is not None and pattern.match(trimmed := text.strip()):
-            try:  # one call for a common text; an impossible one (2024-02-30) is explained by parse_value
-                values.append(read(trimmed))
-                reasons.append(None)
-                continue
-            except ValueError:
-                pass
         try:
             values.append(parse_value(field, text))
             reasons.append(None)

@@ -134,16 +134,16 @@ EDGE_TEXTS = st.sampled_from(
 @settings(max_examples=300, deadline=None)
 @given(text=st.one_of(EDGE_TEXTS, st.from_regex(r"[ +\-0-9.:T@a-z]{0,30}", fullmatch=True)))
 def test_the_quick_reading_of_a_type_gives_what_its_parser_gives(kind: str, text: str) -> None:
-    """A cell read by the type's shortcut (schemas/contacts.py) is worth exactly what its parser says, or it
-    is left to the parser (the shortcut raised): never another value, never a value for an invalid cell."""
-    field = field_of(kind)
-    quick = FIELD_TYPES[kind].quick
-    assert quick is not None
-    pattern, read = quick
-    if not pattern.match(text.strip()):
+    """A cell read by the type's shortcut (`parse_value`) is worth exactly what the type's full parser says,
+    or it is left to the parser (the shortcut raised): never another value, never a value for an invalid cell."""
+    spec, trimmed = FIELD_TYPES[kind], text.strip()
+    assert spec.quick is not None
+    pattern, read = spec.quick
+    if not pattern.match(trimmed):
         return
     try:
-        value = read(text.strip())
+        value = read(trimmed)
     except ValueError:
-        return  # parse_column then asks parse_value, whose answer stands
-    assert parse_value(field, text) == value and type(parse_value(field, text)) is type(value)
+        return  # parse_value then asks the full parser, whose answer stands
+    parsed = spec.parse(field_of(kind), trimmed)
+    assert parsed == value and type(parsed) is type(value)
