@@ -77,7 +77,7 @@ def main() -> None:
     from demo.sftp_server import running_server
     from demo.uploads import upload_demo_files
     from deployments import local, server
-    from deployments.cluster import deploy, machine_env, start_machine
+    from deployments.cluster import deploy, machine_env
     from deployments.postgres import create_database, start_cluster
     from schemas.contract import load_contracts
     from tasks.settings import load_settings
@@ -107,7 +107,7 @@ def main() -> None:
             for name in MACHINES:
                 env = machine_env(shared, CLUSTER / name)
                 # one run at a time each: the three imports at once cannot all go to one machine
-                workers.append(start_machine(env, name, CLUSTER / name / "worker.log", limit=1))
+                workers.append(local.start_worker(env, CLUSTER / name / "worker.log", limit=1, name=name))
                 print(f"  {name}: a process worker, home {CLUSTER / name} (log {CLUSTER / name / 'worker.log'})")
             ids = _run_flows(running.url, list(contracts))
             _print_runs(running.url, ids)

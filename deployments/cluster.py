@@ -12,7 +12,6 @@ reading which machine took each (the worker's `submitted-flow-run` event names i
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from typing import Any
 import httpx
 
 from deployments import local
-from deployments.generate import POOL
 
 SUBMITTED = "prefect.worker.submitted-flow-run"
 SFTP_FILES = ("SFTP_IMPORT_SFTP_KEY_FILE", "SFTP_IMPORT_SFTP_KNOWN_HOSTS")  # each machine keeps its own copy
@@ -45,12 +43,6 @@ def machine_env(shared: dict[str, str], home: Path) -> dict[str, str]:
         if shared.get(key):
             env[key] = str(shutil.copy2(shared[key], str(home / Path(shared[key]).name)))
     return env
-
-
-def start_machine(env: dict[str, str], name: str, log: Path, limit: int = 2) -> subprocess.Popen[bytes]:
-    """A process worker named `name` on the platform's pool, at most `limit` flow runs at a time."""
-    command = [str(local.BIN / "prefect"), "worker", "start", "--pool", POOL, "--limit", str(limit), "--name", name]
-    return local.start(command, env, log)
 
 
 def run_deployment(api: str, deployment: str, parameters: dict[str, Any] | None = None) -> str:

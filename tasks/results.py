@@ -64,7 +64,7 @@ class Document:
 
 
 NAME_MAX = 255  # bytes in a file name, on the SFTP server's filesystem as on most
-_WRITING = len(".") + len(".0123456789ab.tmp")  # what `Sftp.write_atomic`'s temporary name adds
+_WRITING = len(sftp.writing_name("").encode())  # what `Sftp.write_atomic`'s temporary name adds
 _ROOM = NAME_MAX - _WRITING - len(".errors.csv")  # bytes left for the upload's part of a result's name
 
 

@@ -267,7 +267,7 @@ class Sftp:
         when missing."""
         final = self.path(directory, name)
         folder = posixpath.dirname(final)
-        tmp = posixpath.join(folder, f".{posixpath.basename(final)}.{uuid.uuid4().hex[:12]}.tmp")
+        tmp = posixpath.join(folder, writing_name(posixpath.basename(final)))
 
         async def _write() -> None:
             async with self.fs._pool.get() as channel:
@@ -365,6 +365,11 @@ def sshfs_finalizers(fs: SSHFileSystem) -> list[weakref.finalize]:
     filesystem: a pass after one that used 8 connections stalled 8 s in one collection."""
     registry: dict[weakref.finalize, Any] = getattr(weakref.finalize, "_registry", {})
     return [finalizer for finalizer in list(registry) if (found := finalizer.peek()) is not None and found[0] is fs]
+
+
+def writing_name(name: str) -> str:
+    """The temporary name `Sftp.write_atomic` writes `name` under: hidden, unique, `.tmp`."""
+    return f".{name}.{uuid.uuid4().hex[:12]}.tmp"
 
 
 def _retrieve(operation: asyncio.Future[Any]) -> None:

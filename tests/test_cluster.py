@@ -21,9 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from deployments import local, server
-from deployments.cluster import deploy, flow_runs, machine_env, machines_of, run_deployment, start_machine
-from deployments.cluster import wait_for_runs as wait_runs
+from deployments import local
+from deployments.cluster import deploy, flow_runs, machine_env, machines_of, run_deployment, wait_for_runs
 from deployments.postgres import Cluster, create_database, postgres_cluster, restart_cluster, stop_cluster
 from schemas.samples import sample_records, write_rows
 from tasks import importer
@@ -57,22 +56,19 @@ def platform(
         monkeypatch.setenv("SFTP_IMPORT_STORE_URL", store_url)
         monkeypatch.setenv("SFTP_IMPORT_STAGING", f"file://{tmp_path / 'staging'}")
         prefect_db = create_database(postgres, f"prefect_cluster_{os.getpid()}")
-        running, _ = server.start(tmp_path / "server", port=server.free_port(), ui=False, database_url=prefect_db)
-        shared = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-        shared |= server.client_env(tmp_path / "server", running.url)
-        shared |= {"SFTP_IMPORT_CODE_DIR": str(local.REPO), "PREFECT_WORKER_QUERY_SECONDS": "1"}
         workers: dict[str, subprocess.Popen[bytes]] = {}
-        try:
-            deploy(shared, tmp_path)
-            for name in MACHINES:
-                env = machine_env(shared, tmp_path / name)
-                workers[name] = start_machine(env, name, tmp_path / name / "worker.log")
-            yield Platform(running.url, workers, store_cluster, asyncssh_target.local_root)
-        finally:
-            for worker in workers.values():
-                local.stop(worker)
-            server.stop(tmp_path / "server")
-            close_store(store_url)
+        with local.prefect_server(tmp_path / "server", database_url=prefect_db) as (api, shared):
+            shared |= {"PREFECT_WORKER_QUERY_SECONDS": "1"}
+            try:
+                deploy(shared, tmp_path)
+                for name in MACHINES:
+                    env = machine_env(shared, tmp_path / name)
+                    workers[name] = local.start_worker(env, tmp_path / name / "worker.log", name=name)
+                yield Platform(api, workers, store_cluster, asyncssh_target.local_root)
+            finally:
+                for worker in workers.values():
+                    local.stop(worker)
+                close_store(store_url)
 
 
 def _upload(sftp_root: Path, client: str) -> None:
@@ -130,7 +126,7 @@ def _wait_for_import_task_end(api: str, flow_run: str) -> str:
 
 
 def _completed(api: str, run_id: str) -> None:
-    run = wait_runs(api, [run_id], BOUND_SECONDS)[run_id]
+    run = wait_for_runs(api, [run_id], BOUND_SECONDS)[run_id]
     assert run["state"]["type"] == "COMPLETED", run["state"].get("message")
 
 
@@ -204,7 +200,7 @@ def test_two_machines_survive_a_killed_machine_and_a_killed_store_server(
     assert _wait_for_import_task_end(platform.api, run) == "FAILED"
     restart_cluster(platform.store_cluster)
     restarted = time.monotonic() - down
-    assert wait_runs(platform.api, [run], BOUND_SECONDS)[run]["state"]["type"] == "FAILED"
+    assert wait_for_runs(platform.api, [run], BOUND_SECONDS)[run]["state"]["type"] == "FAILED"
     at_crash = _imported(settings, "contoso")
     assert 2 <= at_crash < FILES  # what committed before the crash is kept, nothing more
     _completed(platform.api, _import(platform.api, "contoso"))

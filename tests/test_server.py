@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from deployments import local, server
+from tasks.writer_lock import writer_lock
 from tests.importing import ledger, stage_bytes
 
 CSV = (
@@ -68,13 +69,20 @@ def test_resident_server_is_started_once_reused_replaced_when_stale_and_stopped(
         server.stop(home)
 
 
-def _running_import(api: str) -> bool:
-    """The API shows a client's import task running."""
-    body = {"task_runs": {"state": {"type": {"any_": ["RUNNING"]}}, "name": {"like_": "import-northwind"}}}
-    try:
-        return bool(httpx.post(f"{api}/task_runs/filter", json=body, timeout=10).json())
-    except httpx.HTTPError:
-        return False
+def _frozen_mid_run(run: subprocess.Popen[str], store: Path) -> None:
+    """SIGSTOP the import's process at a moment it holds the store (its run under way, not ended): the
+    server then restarts under a run in its middle, however fast the machine."""
+    lock = writer_lock(store)
+    while True:
+        assert run.poll() is None, run.communicate()
+        holder = lock.holder()
+        if holder is not None and holder.pid == run.pid:
+            os.kill(run.pid, signal.SIGSTOP)
+            holder = lock.holder()  # frozen now: it still holds the store, or it let go just before
+            if holder is not None and holder.pid == run.pid:
+                return
+            os.kill(run.pid, signal.SIGCONT)
+        time.sleep(0.01)
 
 
 @pytest.mark.slow
@@ -85,18 +93,20 @@ def test_a_run_goes_on_when_the_server_restarts_in_its_middle_and_imports_each_f
     rows = b"".join(f"p{i}@example.com,P,,{i:03d},01/02/2026,{i}.5,SMB\n".encode() for i in range(3000))
     for n in range(files):
         stage_bytes(load_settings(), "northwind", f"{n:02d}.csv", CSV.replace(b"ada@", f"a{n}@".encode()) + rows)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env["SFTP_IMPORT_PREFECT_PORT"] = str(server.free_port())
-    port = int(env["SFTP_IMPORT_PREFECT_PORT"])
-    running, _ = server.start(home, port=port, ui=False)
+    port = server.free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")} | {
+        "SFTP_IMPORT_PREFECT_PORT": str(port)
+    }
+    server.start(home, port=port, ui=False)
     try:
         command = [str(local.BIN / "sftp-import"), "import", "--client", "northwind", "--now"]
         run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        while not _running_import(running.url):  # the import is under way: restart the server under it
-            assert run.poll() is None, run.communicate()
-            time.sleep(0.2)
-        server.stop(home)
-        restarted, _ = server.start(home, port=port, ui=False)
+        _frozen_mid_run(run, load_settings().db_path)
+        try:
+            server.stop(home)
+            restarted, _ = server.start(home, port=port, ui=False)
+        finally:
+            os.kill(run.pid, signal.SIGCONT)
         out, err = run.communicate(timeout=600)
         assert run.returncode == 0, err  # the run resumed against the restarted server
         assert f"files_imported {files}," in out
