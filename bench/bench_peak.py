@@ -36,6 +36,7 @@ import httpx
 import yaml
 
 from deployments import local, server
+from deployments.cluster import deploy, wait_for_runs
 from deployments.generate import REPO
 from deployments.postgres import Cluster, create_database, postgres_cluster
 from schemas.contract import Contract, load_contracts
@@ -45,6 +46,7 @@ from tasks import store
 TEMPLATE = REPO / "examples" / "clients" / "northwind.yaml"
 IMPORT_TIME, TIMEZONE = "06:00", "Europe/Amsterdam"
 SETTLE_SECONDS = 60  # task runs still Pending this long after their flow runs ended are counted as left Pending
+RUN_LIMIT_SECONDS = 3600.0  # the slot runs are given up after this long (a quiet run takes 3–6 minutes)
 
 
 def make_contracts(clients_dir: Path, clients: int) -> dict[str, Contract]:
@@ -107,12 +109,7 @@ def run_slots(api: str, envs: list[dict[str, str]], logs: Path) -> tuple[float, 
             for n, env in enumerate(envs)
         ]
         try:
-            while True:
-                found = http.post("/flow_runs/filter", json={"flow_runs": {"id": {"any_": runs}}}).json()
-                states = [run["state"]["type"] for run in found]
-                if all(state in local.TERMINAL for state in states):
-                    break
-                time.sleep(1)
+            found = list(wait_for_runs(api, runs, seconds=RUN_LIMIT_SECONDS).values())
             elapsed = time.monotonic() - started
         finally:
             for process in processes:
@@ -179,10 +176,11 @@ def platform(root: Path, kind: str, env: dict[str, str]) -> Iterator[Platform]:
             yield Platform(api, child_env, fresh_postgresql, cluster)
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time of a process and of its children it has reaped (from /proc: user, system, and theirs)."""
+def cpu_seconds(pid: int, *, children_only: bool = False) -> float:
+    """CPU time of a process and of its children it has reaped, or of those children only (from /proc:
+    user, system, then the children's)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return sum(int(value) for value in fields[13 if children_only else 11 : 15]) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_by_part(root: Path, on: Platform) -> dict[str, float]:
@@ -190,7 +188,7 @@ def cpu_by_part(root: Path, on: Platform) -> dict[str, float]:
     children (the workers and their flow runs, once stopped)."""
     running = server.running(root)
     assert running is not None
-    parts = {"prefect server": cpu_seconds(running.pid), "workers": cpu_seconds(os.getpid())}
+    parts = {"prefect server": cpu_seconds(running.pid), "workers": cpu_seconds(os.getpid(), children_only=True)}
     if (postmaster := on.cluster_pid()) is not None:
         parts["postgresql"] = cpu_seconds(postmaster)
     return parts
@@ -234,13 +232,9 @@ def main() -> None:
     print(f"store and Prefect server: {args.store}")
     with platform(root, args.store, env) as on:
         api, child_env = on.api, on.child_env
-        python, prefect = str(local.BIN / "python"), str(local.BIN / "prefect")
-        local.run_checked([python, "-m", "deployments.setup"], child_env)
-        prefect_file = root / "prefect.yaml"
-        local.run_checked([python, "-m", "deployments.generate", "--output", str(prefect_file)], child_env)
         started = time.monotonic()
-        local.run_checked([prefect, "--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_file)], child_env)
-        print(f"deployed in {time.monotonic() - started:.0f} s; logs in {root}")
+        deploy(child_env, root)
+        print(f"pool and deployments made in {time.monotonic() - started:.0f} s; logs in {root}")
         for workers in args.workers:
             url = on.fresh_store()
             stage(store.store_at(url), root / "staging", contracts, data)

@@ -4,7 +4,8 @@
   types, on a connection to the same store file (`python -m bench.peers floor …`, this environment);
 - dlt's fastest configuration (bench/peer_tools.py), in a virtual environment of its own made here
   (`python3 -m venv` + pip from the registry, under bench/.venv-peers): never in the project's.
-A child's seconds are its own measurement of the work (not its start-up); its peak is ru_maxrss."""
+A child's seconds are its own measurement of the work (not its start-up); its peak is its VmHWM
+(`peer_tools.peak_mb`)."""
 
 from __future__ import annotations
 
@@ -33,9 +34,9 @@ def peers_python() -> Path:
     return python
 
 
-def child(args: list[str], cwd: Path = HERE.parent) -> dict[str, Any]:
-    """Run a measuring child process; its JSON answer (seconds, peak_mb, ...)."""
-    run = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
+def child(args: list[str]) -> dict[str, Any]:
+    """Run a measuring child process from the repo root; its JSON answer (seconds, peak_mb, ...)."""
+    run = subprocess.run(args, cwd=HERE.parent, capture_output=True, text=True, check=False)
     if run.returncode != 0:
         raise RuntimeError(f"{' '.join(args[:4])} failed: {run.stderr[-2000:]}")
     answer: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])

@@ -52,17 +52,17 @@ ROWS = 80  # per file: enough work for the kill to land inside the operation, no
 
 class StoreBackend(Protocol):
     """Where the store lives, and how a prepared state of it is kept and put back (a parameter of the
-    loop: the DuckDB file now; a PostgreSQL database named by SFTP_IMPORT_STORE_URL later)."""
+    loop: the DuckDB file in the home folder, or a PostgreSQL database named by SFTP_IMPORT_STORE_URL)."""
 
     name: str
 
     def env(self, home: Path) -> dict[str, str]:
         """The environment variables that point the platform at this store."""
 
-    def keep(self, home: Path, label: str) -> None:
+    def keep(self, label: str) -> None:
         """Keep the store's current state as `label` (after the home folder was copied)."""
 
-    def restore(self, home: Path, label: str) -> None:
+    def restore(self, label: str) -> None:
         """Put the state kept as `label` back (after the home folder was put back)."""
 
 
@@ -74,10 +74,10 @@ class DuckdbFile:
     def env(self, home: Path) -> dict[str, str]:
         return {"SFTP_IMPORT_HOME": str(home)}
 
-    def keep(self, home: Path, label: str) -> None:
+    def keep(self, label: str) -> None:
         return None
 
-    def restore(self, home: Path, label: str) -> None:
+    def restore(self, label: str) -> None:
         return None
 
 
@@ -104,10 +104,10 @@ class PostgresDatabase:
             con.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [source])
             con.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
 
-    def keep(self, home: Path, label: str) -> None:
+    def keep(self, label: str) -> None:
         self._copy(self.database, f"{self.database}_{label}")
 
-    def restore(self, home: Path, label: str) -> None:
+    def restore(self, label: str) -> None:
         self._copy(f"{self.database}_{label}", self.database)
 
 
@@ -225,7 +225,7 @@ class KillLoop:
     def keep(self, label: str) -> None:
         for part in (self.home, self.sftp_root):
             shutil.copytree(part, self.work / "states" / label / part.name, symlinks=True)
-        self.backend.keep(self.home, label)
+        self.backend.keep(label)
 
     def restore(self, label: str) -> None:
         """Put a kept state back in place (the home in full; the SFTP root's contents, as the server serves it)."""
@@ -234,7 +234,7 @@ class KillLoop:
         for client_folder in self.sftp_root.iterdir():
             shutil.rmtree(client_folder)
         shutil.copytree(self.work / "states" / label / "sftp", self.sftp_root, symlinks=True, dirs_exist_ok=True)
-        self.backend.restore(self.home, label)
+        self.backend.restore(label)
 
     def run(self, op: str) -> tuple[int, float]:
         """Run an operation to its end in a fresh process: its exit code and how long it took."""

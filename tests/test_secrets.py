@@ -58,10 +58,11 @@ def test_no_secret_or_email_in_output_logs_database_or_artifacts(tmp_path: Path)
 
 def _store_bytes(backend: Store) -> bytes:
     """The store's rows, every table, as text (the DuckDB file and PostgreSQL's pages compress or split text)."""
+    from tasks.store.contacts import contacts_table
     from tasks.store.copy import TABLES, contacts_clients
 
     with backend.read() as con:
-        tables = [*TABLES, *(f'"contacts_{client}"' for client in contacts_clients(con))]
+        tables = [*TABLES, *map(contacts_table, contacts_clients(con))]
         return repr([con.execute(f"SELECT * FROM {table}").fetchall() for table in tables]).encode()
 
 
