@@ -53,19 +53,21 @@ SYNC_WORKERS = 8
 
 @dataclass(frozen=True)
 class PassState:
-    """What a pass reads first: each client's listing and its ledger, the contract its samples follow,
-    documents still due. A client whose listing failed has neither."""
+    """What a pass reads from the store after the listings: each listed client's ledger, the contract its
+    samples follow, documents still due. A client whose listing failed has no ledger."""
 
-    listings: dict[str, list[sftp.RemoteFile]]
     ledgers: dict[str, store.ClientLedger]
     samples: dict[str, str]  # client -> digest of the contract its samples folder was written from
     results_due: set[str]  # clients with a result document a failed write left due
 
 
 @task(name="list-folders", cache_policy=NO_CACHE)
-def list_folders_task(connections: sftp.Connections, contracts: list[Contract]) -> dict[str, list[sftp.RemoteFile]]:
-    """Every client's folder listed over the pass's connections; a failed listing leaves its client out."""
-    return sync.list_folders(connections, contracts, SYNC_WORKERS)
+def list_folders_task(
+    res: Resources, connections: sftp.Connections, contracts: list[Contract]
+) -> dict[str, list[sftp.RemoteFile]]:
+    """Every client's folder listed over the pass's connections (and its staging's crash leftovers removed);
+    a failed listing leaves its client out."""
+    return sync.list_folders(connections, res.settings, contracts, SYNC_WORKERS, datetime.now(UTC))
 
 
 @task(name="read-ledger", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5.0, 20.0])
@@ -75,7 +77,6 @@ def read_ledger_task(res: Resources, clients: list[str], listings: dict[str, lis
     listed = {client: sync.lookup_names(files) for client, files in listings.items()}
     with res.settings.store.read() as con:
         return PassState(
-            listings,
             store.sync_ledgers(con, listed),
             store.samples_digests(con, clients),
             store.clients_with_pending_results(con, clients),
@@ -116,9 +117,7 @@ def sync_client_task(
     settings = res.settings
     with connections.lend() as connection:
         if prepared is None:
-            listed = sync.list_folder(connection, contract)
-            ledger = sync.read_ledger(settings, contract.id, listed)
-            prepared = sync.prepare(settings, contract, ledger, listed, datetime.now(UTC))
+            prepared = sync.prepare_alone(connection, settings, contract, datetime.now(UTC))
         result = prepared.attempt()
         sync.copy_new(connection, settings, contract, prepared, result)
         written = samples_folder.refresh(connection, contract, samples)
@@ -129,7 +128,10 @@ def sync_client_task(
 
 
 def prepare_clients(
-    res: Resources, contracts: dict[str, Contract], state: PassState
+    res: Resources,
+    contracts: dict[str, Contract],
+    listings: dict[str, list[sftp.RemoteFile]],
+    state: PassState,
 ) -> tuple[list[sync.ClientSyncResult], dict[str, sync.Prepared | None]]:
     """Every listed client's files classified: the results of the quiet clients (nothing to copy, samples
     current: no task, no SFTP work), and the clients that need their task (None: not listed yet)."""
@@ -137,7 +139,7 @@ def prepare_clients(
     quiet: list[sync.ClientSyncResult] = []
     busy: dict[str, sync.Prepared | None] = {}
     for cid in sorted(contracts):
-        listed, ledger = state.listings.get(cid), state.ledgers.get(cid)
+        listed, ledger = listings.get(cid), state.ledgers.get(cid)
         if listed is None or ledger is None:
             busy[cid] = None
             continue
@@ -198,9 +200,9 @@ def hourly_sync(client: str | None = None) -> Any:
     try:
         # quote(): Prefect neither walks nor tracks these arguments; the task gets the object itself
         check_sftp_task(quote(connections))  # type: ignore[call-overload]
-        listings = list_folders_task(quote(connections), quote([contracts[cid] for cid in sorted(contracts)]))  # type: ignore[call-overload]
+        listings = list_folders_task(res, quote(connections), quote([contracts[cid] for cid in sorted(contracts)]))  # type: ignore[call-overload]
         state = read_ledger_task(res, sorted(contracts), quote(listings))  # type: ignore[call-overload]
-        results, busy = prepare_clients(res, contracts, state)
+        results, busy = prepare_clients(res, contracts, listings, state)
         futures = {
             cid: sync_client_task.submit(
                 res, quote(connections), contracts[cid], quote(prepared), state.samples.get(cid)

@@ -93,7 +93,7 @@ def plan_client(sftp: Sftp, settings: Settings, contract: Contract, now: datetim
         remote = []
     with settings.store.read() as con:  # a reader needs no writer lock
         old = store.files_to_purge(con, contract.id, before)
-        ledger = store.sync_ledgers(con, {contract.id: [f.name for f in remote]})[contract.id].known
+        ledger = store.known_files(con, {contract.id: [f.name for f in remote]})[contract.id]
     plan = ClientPurge(contract.id, before, purged=[row["name"] for row in old])
     for file in remote:
         known = ledger.get(store.name_key(file.name))

@@ -102,9 +102,9 @@ def folder_files(contract: Contract) -> dict[str, bytes]:
 def refresh(connection: Sftp, contract: Contract, written_from: str | None) -> str | None:
     """Write the client's samples folder unless it follows this contract already (`written_from`, the
     stored digest); the digest written, or None when nothing was written (up to date, or it failed)."""
-    if is_current(contract, written_from):
-        return None
     wanted = digest(contract)
+    if wanted == written_from:
+        return None
     try:
         for path, data in folder_files(contract).items():
             connection.write_atomic(contract.directory, path, data)

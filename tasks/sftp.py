@@ -470,7 +470,8 @@ def open_connection(settings: SftpSettings) -> Sftp:
             f"{settings.timeout_seconds:g} s (SFTP_IMPORT_SFTP_TIMEOUT_SECONDS)"
         ) from None
     log.info("connected to %s:%s as %s", settings.host, settings.port, settings.username)
-    fs.loop.set_exception_handler(_lost_reads_quiet)
+    if fs.loop.get_exception_handler() is not _lost_reads_quiet:  # fsspec's one IO loop, for the process
+        fs.loop.set_exception_handler(_lost_reads_quiet)
     return Sftp(fs, settings.root, f"{settings.host}:{settings.port}", settings.timeout_seconds)
 
 

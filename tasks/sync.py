@@ -30,7 +30,7 @@ import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
@@ -199,8 +199,7 @@ def sync_client(
     Raises on transport errors (missing folder, dropped connection) after recording whatever was
     copied whole before the error; the caller decides about retries. The store is opened for
     writing (holding its writer lock) only around the write, and not at all when there is nothing to write."""
-    listed = list_folder(sftp, contract, only_names)
-    prepared = prepare(settings, contract, read_ledger(settings, contract.id, listed), listed, now, only_names)
+    prepared = prepare_alone(sftp, settings, contract, now, only_names)
     result = prepared.attempt()
     try:
         copy_new(sftp, settings, contract, prepared, result)
@@ -218,17 +217,32 @@ def list_folder(sftp: Sftp, contract: Contract, only_names: set[str] | None = No
     return listed if only_names is None else [f for f in listed if f.name in only_names]
 
 
-def list_folders(connections: Connections, contracts: list[Contract], workers: int) -> dict[str, list[RemoteFile]]:
-    """Every client's folder listed, `workers` at once over the shared connections; a client whose listing
-    fails is left out and logged (its own sync lists it again, with its retries)."""
+def prepare_alone(
+    sftp: Sftp, settings: Settings, contract: Contract, now: datetime, only_names: set[str] | None = None
+) -> Prepared:
+    """One client on its own: its folder listed, the temporary copies a crash left in its staging removed,
+    its ledger read for the names listed, its files classified."""
+    listed = list_folder(sftp, contract, only_names)
+    remove_stale_temporaries(settings.staging_url, contract.id, now)
+    return prepare(settings, contract, read_ledger(settings, contract.id, listed), listed, now, only_names)
+
+
+def list_folders(
+    connections: Connections, settings: Settings, contracts: list[Contract], workers: int, now: datetime
+) -> dict[str, list[RemoteFile]]:
+    """Every client's folder listed, and the temporary copies a crash left in its staging removed,
+    `workers` at once over the shared connections; a client whose listing fails is left out and logged
+    (its own sync lists it again, with its retries)."""
 
     def listing(contract: Contract) -> list[RemoteFile] | None:
         try:
             with connections.lend() as connection:
-                return list_folder(connection, contract)
+                listed = list_folder(connection, contract)
         except Exception as exc:  # this client alone: the others are listed
             log.warning("%s: listing failed, listed again by its sync: %s: %s", contract.id, type(exc).__name__, exc)
             return None
+        remove_stale_temporaries(settings.staging_url, contract.id, now)
+        return listed
 
     with ThreadPoolExecutor(workers, thread_name_prefix="list-folders") as pool:
         found = dict(zip((c.id for c in contracts), pool.map(listing, contracts), strict=True))
@@ -257,8 +271,7 @@ class Prepared:
 
     def attempt(self) -> ClientSyncResult:
         """A result of its own for one attempt at the copies (a retry starts again from the classification)."""
-        done = self.result
-        return ClientSyncResult(done.client, done.now, done.listed, list(done.files), list(done.changes), done.seconds)
+        return replace(self.result, files=list(self.result.files), changes=list(self.result.changes))
 
 
 def prepare(
@@ -270,10 +283,9 @@ def prepare(
     only_names: set[str] | None = None,
 ) -> Prepared:
     """Classify a client's listed files from the store's answer for them (`store.sync_ledgers`), with no
-    SFTP or store access (temporary copies a crash left in staging are removed)."""
+    SFTP, staging or store access."""
     started = time.monotonic()
     result = ClientSyncResult(contract.id, now, listed=len(listed))
-    remove_stale_temporaries(settings.staging_url, contract.id, now)
     to_copy = _classify(settings, ledger, listed, only_names, result)
     result.seconds = time.monotonic() - started
     return Prepared(result, to_copy, ledger.first_by_hash)

@@ -249,15 +249,12 @@ def test_staged_file_without_ledger_row_is_overwritten(asyncssh_target: SftpTarg
 
 
 def collect(clients: list[str]) -> list[sync.ClientSyncResult]:
-    """A pass's first two steps for these clients (ledger read, then list, classify, copy), nothing written."""
+    """A pass's first two steps for these clients (list, read the ledger, classify, copy), nothing written."""
     settings = load_settings()
     results: list[sync.ClientSyncResult] = []
     with sftp.connect(settings.sftp) as connection:
-        listings = {c: sync.list_folder(connection, CONTRACTS[c]) for c in clients}
-        with settings.store.read() as con:
-            ledgers = store.sync_ledgers(con, {c: sync.lookup_names(listed) for c, listed in listings.items()})
         for client in clients:
-            prepared = sync.prepare(settings, CONTRACTS[client], ledgers[client], listings[client], datetime.now(UTC))
+            prepared = sync.prepare_alone(connection, settings, CONTRACTS[client], datetime.now(UTC))
             results.append(prepared.attempt())
             sync.copy_new(connection, settings, CONTRACTS[client], prepared, results[-1])
     return results
@@ -438,12 +435,21 @@ def test_a_quiet_client_needs_no_task_and_a_busy_one_gets_its_own(
 
 
 async def _task_run_counts(flow_run_id: Any) -> dict[str, int]:
+    """The flow run's task runs by name (how often each ran), once the server has recorded the pass's last
+    task, update-overview, ended: it records task runs from their events, a moment after they happen."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+    deadline = time.monotonic() + 30
     async with get_client() as client:
-        task_runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-    return {task_run.name: task_run.run_count for task_run in task_runs}
+        while True:
+            task_runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            last = [t for t in task_runs if t.name.startswith("update-overview") and t.state and t.state.is_final()]
+            if last or time.monotonic() > deadline:
+                return {task_run.name: task_run.run_count for task_run in task_runs}
+            await asyncio.sleep(0.1)
 
 
 @pytest.mark.slow

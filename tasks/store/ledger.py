@@ -40,39 +40,45 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFC", name)
 
 
-def sync_ledgers(con: Any, listed: dict[str, list[str]]) -> dict[str, ClientLedger]:
-    """The ledgers of these clients for the names each listed (every client gets one, empty if new).
-
-    Reads only rows whose `name_key` matches a listed name (any status, purged too: the name rule is
-    forever), however long the ledger; the content hashes only of clients with a listed name the ledger
-    lacks (a file that may be copied, whose bytes may equal an earlier file's)."""
-    ledgers = {client: ClientLedger({}, {}) for client in listed}
+def known_files(con: Any, listed: dict[str, list[str]]) -> dict[str, dict[str, KnownFile]]:
+    """For each client, the ledger's entries of the names it listed, by `name_key` (any status, purged too:
+    the name rule is forever): one indexed join of the listed names, however long the ledger."""
+    known: dict[str, dict[str, KnownFile]] = {client: {} for client in listed}
     pairs = sorted({(client, name_key(name)) for client, names in listed.items() for name in names})
     if pairs:
         rows = con.execute(
-            "SELECT f.client, f.name, f.received_at, f.sha256, f.size, f.mtime FROM files AS f JOIN (SELECT "
-            "unnest(?::VARCHAR[]) AS client, unnest(?::VARCHAR[]) AS name_key) AS l "
+            "SELECT f.client, f.name_key, f.name, f.received_at, f.sha256, f.size, f.mtime FROM files AS f JOIN "
+            "(SELECT unnest(?::VARCHAR[]) AS client, unnest(?::VARCHAR[]) AS name_key) AS l "
             "ON f.client = l.client AND f.name_key = l.name_key",
             [[client for client, _ in pairs], [key for _, key in pairs]],
         ).fetchall()
-        for client, *known in rows:
-            ledgers[client].known[name_key(known[0])] = KnownFile(*known)
-    clients = list(listed)
+        for client, key, *entry in rows:
+            known[client][key] = KnownFile(*entry)
+    return known
+
+
+def sync_ledgers(con: Any, listed: dict[str, list[str]]) -> dict[str, ClientLedger]:
+    """The ledgers of these clients for the names each listed (every client gets one, empty if new):
+    their `known_files`, waiting files, and the first file per content hash only of clients with a
+    listed name the ledger lacks (a file that may be copied, whose bytes may equal an earlier file's)."""
+    ledgers = {client: ClientLedger(known, {}) for client, known in known_files(con, listed).items()}
     rows = con.execute(
         "SELECT client, name, size, mtime, first_seen_at FROM waiting WHERE client IN (SELECT unnest(?::VARCHAR[]))",
-        [clients],
+        [list(listed)],
     ).fetchall()
     for client, name, size, mtime, first in rows:
         ledgers[client].waiting[name] = (size, mtime, first)
-    new = [client for client, key in pairs if key not in ledgers[client].known]
+    new = sorted(
+        {client for client, names in listed.items() if any(name_key(n) not in ledgers[client].known for n in names)}
+    )
     if new:
         rows = con.execute(
-            "SELECT client, received_at, name, sha256 FROM files WHERE sha256 IS NOT NULL AND client IN "
-            "(SELECT unnest(?::VARCHAR[]))",
-            [sorted(set(new))],
+            "SELECT DISTINCT ON (client, sha256) client, sha256, name FROM files WHERE sha256 IS NOT NULL "
+            "AND client IN (SELECT unnest(?::VARCHAR[])) ORDER BY client, sha256, received_at, name",
+            [new],
         ).fetchall()
-        for client, _, name, sha256 in sorted(rows):
-            ledgers[client].first_by_hash.setdefault(sha256, name)
+        for client, sha256, name in rows:
+            ledgers[client].first_by_hash[sha256] = name
     return ledgers
 
 
