@@ -137,12 +137,16 @@ class Sftp:
     def lstat(self, directory: str, name: str) -> RemoteFile | None:
         """The file's attributes now, without following links; None if it is gone or no longer a regular file."""
 
-        async def _lstat() -> Any:
+        async def _lstat() -> RemoteFile | None:
             async with self.fs._pool.get() as channel:  # sshfs has no public lstat
-                return await channel.lstat(self.path(directory, name))
+                return await self._lstat_on(channel, self.path(directory, name), name)
 
+        return self._call("checking", self.path(directory, name), _lstat)
+
+    async def _lstat_on(self, channel: Any, path: str, name: str) -> RemoteFile | None:
+        """`lstat` of `path` on an open SFTP channel, bounded by the timeout."""
         try:
-            attrs = self._call("checking", self.path(directory, name), _lstat)
+            attrs = await self._bounded("checking", path, channel.lstat, path)
         except asyncssh.SFTPNoSuchFile:
             return None
         return _remote_file(name, attrs)
@@ -213,11 +217,8 @@ class Sftp:
                 finally:
                     with contextlib.suppress(Exception):
                         await self._bounded("closing", path, remote.close)
-                try:
-                    attrs = await self._bounded("checking", path, channel.lstat, path)
-                except asyncssh.SFTPNoSuchFile:
-                    attrs = None
-            whole = size == file.size and attrs is not None and _remote_file(file.name, attrs) == file
+                now = await self._lstat_on(channel, path, file.name)
+            whole = size == file.size and now == file
             return (size, sha256) if whole else None
         finally:
             if not whole:
