@@ -33,7 +33,7 @@ from tests.importing import CLIENTS, contacts, ledger, stage_bytes
 from tests.machines import kill_machine
 from tests.sftp_fixtures import SftpTarget
 
-FILES, ROWS = 12, 3000  # per client: enough for the kill to land between two of its files' commits
+FILES, ROWS = 12, 4500  # per client: the kill lands between two of its files' commits (limit 5,000 rows a file)
 MACHINES = ("machine-1", "machine-2")
 BOUND_SECONDS = 240.0  # a generous bound on any one wait (a flow run on a busy 2-core machine)
 
@@ -177,8 +177,8 @@ def test_two_machines_survive_a_killed_machine_and_a_killed_store_server(
 
     # (a) the machine running northwind's import dies mid-import; the other machine's rerun completes it
     run = _import(platform.api, "northwind")
-    _wait_imported(settings, "northwind", 2)
-    machine = machines_of(platform.api, [run])[run]
+    machine = machines_of(platform.api, [run])[run]  # known before its first commit: the kill follows it at once
+    _wait_imported(settings, "northwind", 1)
     kill_machine(platform.workers[machine])
     killed = time.monotonic()
     with settings.store.write(client="northwind"):
@@ -194,7 +194,7 @@ def test_two_machines_survive_a_killed_machine_and_a_killed_store_server(
 
     # (b) the store's PostgreSQL is killed mid-import: the import fails; after a restart the next run completes
     run = _import(platform.api, "contoso")
-    _wait_imported(settings, "contoso", 2)
+    _wait_imported(settings, "contoso", 1)
     stop_cluster(platform.store_cluster, mode="immediate")
     down = time.monotonic()
     assert _wait_for_import_task_end(platform.api, run) == "FAILED"
@@ -202,7 +202,7 @@ def test_two_machines_survive_a_killed_machine_and_a_killed_store_server(
     restarted = time.monotonic() - down
     assert wait_for_runs(platform.api, [run], BOUND_SECONDS)[run]["state"]["type"] == "FAILED"
     at_crash = _imported(settings, "contoso")
-    assert 2 <= at_crash < FILES  # what committed before the crash is kept, nothing more
+    assert 1 <= at_crash < FILES  # what committed before the crash is kept, nothing more
     _completed(platform.api, _import(platform.api, "contoso"))
     assert _runs(settings, "contoso") == [("completed", FILES - at_crash), ("crashed", at_crash)]
 
