@@ -1,14 +1,17 @@
 """Several machines on one (deployments/cluster.py): a Prefect server on PostgreSQL, a PostgreSQL store,
 staging shared by its URL and two process workers as two machines with homes of their own. Then
 issue 11's kills mid-import: a whole machine (the other one's rerun completes the work), and the
-store's PostgreSQL server itself (the import fails, the next run completes). Each time the contacts
-and the ledger equal an uninterrupted run's, each file imported once, no client lock left held.
+store's PostgreSQL server itself (the import fails, the next run completes). Each kill lands inside
+the second file's transaction whatever the machine's speed (the test holds that file's ledger row).
+Each time the contacts and the ledger equal an uninterrupted run's, each file imported once, no
+client lock left held.
 
 The store's PostgreSQL is a cluster of the test's own (durable, as production's), so that killing it
 leaves the Prefect server's database (in the session's cluster) alone."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from deployments import local
@@ -33,7 +37,7 @@ from tests.importing import CLIENTS, contacts, ledger, stage_bytes
 from tests.machines import kill_machine
 from tests.sftp_fixtures import SftpTarget
 
-FILES, ROWS = 12, 4500  # per client: the kill lands between two of its files' commits (limit 5,000 rows a file)
+FILES, ROWS = 12, 1000  # per client: the kill lands inside the second file's transaction (_held_at_second_file)
 MACHINES = ("machine-1", "machine-2")
 BOUND_SECONDS = 240.0  # a generous bound on any one wait (a flow run on a busy 2-core machine)
 
@@ -96,12 +100,33 @@ def _imported(settings: Settings, client: str) -> int:
     return int(_query(settings, "SELECT count(*) FROM files WHERE client = ? AND status = 'imported'", [client])[0][0])
 
 
-def _wait_imported(settings: Settings, client: str, at_least: int) -> None:
-    """Until at least that many of the client's files are imported (the import is under way)."""
-    deadline = time.monotonic() + BOUND_SECONDS
-    while _imported(settings, client) < at_least:
-        assert time.monotonic() < deadline, f"{client}: fewer than {at_least} files imported"
-        time.sleep(0.05)
+class _HeldLedgerRow:
+    """The test's own transaction holding the ledger row of a client's second file (FOR UPDATE)."""
+
+    def __init__(self, con: psycopg.Connection[tuple[Any, ...]]) -> None:
+        self.con = con
+
+    def wait_blocked(self) -> None:
+        """Until a store connection waits for the held row: the import committed the first file and stands
+        inside the second's transaction, so what follows (a kill) lands mid-import whatever the machine's speed."""
+        deadline = time.monotonic() + BOUND_SECONDS
+        sql = "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()"
+        while self.con.execute(sql).fetchone() == (0,):
+            assert time.monotonic() < deadline, "the import never reached its second file"
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def _held_at_second_file(settings: Settings, client: str) -> Iterator[_HeldLedgerRow]:
+    """Stop the client's import at its second file's ledger update until the block ends (or the server dies)."""
+    con = psycopg.connect(settings.store_url)
+    try:
+        row = con.execute("SELECT 1 FROM files WHERE client = %s AND name = '01.csv' FOR UPDATE", [client]).fetchone()
+        assert row == (1,)
+        yield _HeldLedgerRow(con)
+    finally:
+        with contextlib.suppress(psycopg.OperationalError):  # the store's server was killed meanwhile
+            con.close()
 
 
 def _import(api: str, client: str) -> str:
@@ -176,15 +201,16 @@ def test_two_machines_survive_a_killed_machine_and_a_killed_store_server(
     assert [_imported(settings, c) for c in ("northwind", "contoso")] == [0, 0]
 
     # (a) the machine running northwind's import dies mid-import; the other machine's rerun completes it
-    run = _import(platform.api, "northwind")
-    machine = machines_of(platform.api, [run])[run]  # known before its first commit: the kill follows it at once
-    _wait_imported(settings, "northwind", 1)
-    kill_machine(platform.workers[machine])
-    killed = time.monotonic()
+    with _held_at_second_file(settings, "northwind") as held:
+        run = _import(platform.api, "northwind")
+        machine = machines_of(platform.api, [run])[run]
+        held.wait_blocked()
+        kill_machine(platform.workers[machine])
+        killed = time.monotonic()
     with settings.store.write(client="northwind"):
         freed = time.monotonic() - killed
     at_kill = _imported(settings, "northwind")
-    assert at_kill < FILES, "the import ended before the kill: nothing was tested"
+    assert at_kill == 1  # the first file's commit kept, the second's transaction lost with the machine
     rerun = _import(platform.api, "northwind")
     _completed(platform.api, rerun)
     (survivor,) = set(MACHINES) - {machine}
@@ -193,16 +219,17 @@ def test_two_machines_survive_a_killed_machine_and_a_killed_store_server(
     assert _runs(settings, "northwind") == [("completed", FILES - at_kill), ("crashed", at_kill)]
 
     # (b) the store's PostgreSQL is killed mid-import: the import fails; after a restart the next run completes
-    run = _import(platform.api, "contoso")
-    _wait_imported(settings, "contoso", 1)
-    stop_cluster(platform.store_cluster, mode="immediate")
-    down = time.monotonic()
+    with _held_at_second_file(settings, "contoso") as held:
+        run = _import(platform.api, "contoso")
+        held.wait_blocked()
+        stop_cluster(platform.store_cluster, mode="immediate")
+        down = time.monotonic()
     assert _wait_for_import_task_end(platform.api, run) == "FAILED"
     restart_cluster(platform.store_cluster)
     restarted = time.monotonic() - down
     assert wait_for_runs(platform.api, [run], BOUND_SECONDS)[run]["state"]["type"] == "FAILED"
     at_crash = _imported(settings, "contoso")
-    assert 1 <= at_crash < FILES  # what committed before the crash is kept, nothing more
+    assert at_crash == 1  # what committed before the crash is kept, nothing more
     _completed(platform.api, _import(platform.api, "contoso"))
     assert _runs(settings, "contoso") == [("completed", FILES - at_crash), ("crashed", at_crash)]
 
