@@ -87,11 +87,12 @@ def ensure_contacts_table(con: Any, contract: Contract) -> dict[str, str]:
         wanted = FIELD_TYPES[field.type].sql
         if field.id.lower() not in stored:
             con.execute(f"ALTER TABLE {table} ADD COLUMN {quote_name(field.id)} {wanted}")
+            stored[field.id.lower()] = (field.id, wanted)  # added last, as the table now has it
         elif stored[field.id.lower()][1] != wanted:
             raise ContactsLayoutError(
                 f"field {field.id!r} is stored as {stored[field.id.lower()][1]} but the contract now says {wanted}"
             )
-    return {name: kind for key, (name, kind) in contact_columns(con, contract.id).items() if key not in CONTACT_META}
+    return {name: kind for key, (name, kind) in stored.items() if key not in CONTACT_META}
 
 
 def _listed(column: pd.Series) -> list[Any]:

@@ -25,7 +25,8 @@ def record_run(con: Any, run: Run, *, finished_at: datetime | None, state: str) 
     """A run's row (state: running, completed, failed, crashed) with its totals, summed from the ledger
     rows it closed (so a retried run counts each file once, and a crashed one is rebuilt exactly)."""
     stats = ", ".join(f"COALESCE(sum({key}), 0)::INTEGER" for key in IMPORT_STATS)
-    con.execute(
+    (totals,) = records(
+        con,
         f"""
         INSERT INTO runs (run_id, client, kind, cutoff, started_at, finished_at, state, files_imported,
                           files_rejected, {", ".join(IMPORT_STATS)})
@@ -35,14 +36,10 @@ def record_run(con: Any, run: Run, *, finished_at: datetime | None, state: str) 
         ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at, state = excluded.state,
             files_imported = excluded.files_imported, files_rejected = excluded.files_rejected,
             {", ".join(f"{key} = excluded.{key}" for key in IMPORT_STATS)}
+        RETURNING files_imported, files_rejected, {", ".join(IMPORT_STATS)}
         """,
         [run.run_id, run.client, run.kind, run.cutoff, run.started_at, finished_at, state, run.client, run.run_id],
     )
-    totals = records(
-        con,
-        f"SELECT files_imported, files_rejected, {', '.join(IMPORT_STATS)} FROM runs WHERE run_id = ?",
-        [run.run_id],
-    )[0]
     return {key: int(value) for key, value in totals.items()}
 
 
