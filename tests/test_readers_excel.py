@@ -73,6 +73,25 @@ def test_datetime_cells_and_leading_blank_rows() -> None:
     ]
 
 
+def test_blank_rows_are_skipped_and_a_value_beyond_the_header_is_a_row_error() -> None:
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    space = "\u00a0"  # a cell of spaces (a no-break one: plain spaces are not kept in the workbook)
+    sheet.append(["email", "name", "loyalty_points", "opted_in", "last_visit", None, space])  # spaces end no header
+    sheet.append(["a@x.io", "Ann", 12, True, None])
+    sheet.append([space, None, space * 2])  # blank: skipped, no error
+    sheet.append(["b@x.io", "Bo", None, None, None, None, "extra"])
+    sheet.append(["c@x.io", "Cy", None, None, None, space, None])  # spaces beyond the header: nothing there
+    out = io.BytesIO()
+    workbook.save(out)
+    parsed = parse_file("c.xlsx", out.getvalue(), CONTRACTS["contoso"], max_bytes=10**8, warn_bytes=10**7)
+    assert [(r["Email"], r["_line"]) for r in parsed.rows.to_dict("records")] == [("a@x.io", 2), ("c@x.io", 5)]
+    assert [(e.line, e.message) for e in parsed.errors] == [
+        (4, "Too many fields: this row has values beyond column 5.")
+    ]
+
+
 def zip_bomb(gigabytes: int, declared: int | None = None) -> bytes:
     """A zip whose one sheet expands to `gigabytes` GB of spaces, a few MB on disk.
 

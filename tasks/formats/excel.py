@@ -62,16 +62,16 @@ def read_sheet(name: str, data: bytes, fmt: str) -> RawTable:
     table = RawTable(file=name, format=fmt, header=[])
     width = 0
     for offset, raw in enumerate(cells):
-        row = list(map(cell_text, raw))
+        row = [value if type(value) is str else cell_text(value) for value in raw]  # most cells are text: no call
         line = first_row + offset + 1
-        if not any(v.strip() for v in row):
+        if not "".join(row).strip():  # blank: every cell empty or spaces
             continue
         if not table.header:
             while row and not row[-1].strip():
                 row.pop()
             table.header, width = row, len(row)
             continue
-        if any(v.strip() for v in row[width:]):
+        if "".join(row[width:]).strip():
             table.row_errors.append(RowError(line, "", f"Too many fields: this row has values beyond column {width}."))
             continue
         table.rows.append(row[:width] + [""] * (width - len(row)))
