@@ -1,10 +1,11 @@
 """Prepare a Prefect server for the platform: `python -m deployments.setup [prune]`. Idempotent.
 
 `setup` creates the process work pool (the store needs no Prefect limit: its writers take a file
-lock beside the DuckDB file, see tasks/writer_lock.py) and the alerts: a webhook notification block
+lock beside the DuckDB file, see tasks/writer_lock.py), the automation that marks a silent flow run
+crashed (its machine died: nothing else tells Prefect), and the alerts: a webhook notification block
 (`sftp-import-alerts`, the URL of SFTP_IMPORT_ALERT_WEBHOOK_URL kept as a secret value) and one
-automation per alert event (tasks/alerts.py) whose action posts it there, created or updated by
-name. `prune` deletes `import-slot` deployments that prefect.yaml no longer has (a client moved to
+automation per alert event (tasks/alerts.py) whose action posts it there. Automations are created
+or updated by name. `prune` deletes `import-slot` deployments that prefect.yaml no longer has (a client moved to
 another time, or left), so no stale schedule runs.
 """
 
@@ -13,13 +14,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from deployments.generate import POOL, REPO
 from tasks import alerts
 from tasks.settings import load_settings
+
+if TYPE_CHECKING:
+    from prefect.events.schemas.automations import AutomationCore
 
 SLOT_FLOW = "import-slot"
 ALERT_BLOCK = "sftp-import-alerts"
@@ -30,6 +36,9 @@ ALERT_AUTOMATIONS = {
     alerts.RUN_FAILED: ("sftp-import: client run failed", "Run failed: {{ event.payload.client }}"),
 }
 ALERT_BODY = "{{ event.payload.message }}"
+SILENT_RUNS = "sftp-import: silent runs crashed"
+SILENT_BEATS = 3  # heartbeats a running flow run may miss before it is marked crashed
+RUN_ENDS = ("Completed", "Failed", "Cancelled", "Crashed")
 
 
 async def ensure_pool(name: str = POOL) -> bool:
@@ -47,6 +56,57 @@ async def ensure_pool(name: str = POOL) -> bool:
             template = ProcessWorker.get_default_base_job_template()
             await client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=template))
             return True
+
+
+async def _save_automation(client: Any, automation: AutomationCore) -> str:
+    """Create the automation, or update the one of its name (a duplicate is deleted: it would act twice)."""
+    existing = await client.read_automations_by_name(automation.name)
+    for extra in existing[1:]:
+        await client.delete_automation(extra.id)
+    if existing:
+        await client.update_automation(existing[0].id, automation)
+        return "updated"
+    await client.create_automation(automation)
+    return "created"
+
+
+async def ensure_silent_runs_crashed() -> str | None:
+    """The automation that marks a flow run Crashed once it sent no heartbeat for SILENT_BEATS heartbeats
+    of PREFECT_FLOWS_HEARTBEAT_FREQUENCY (the workers' must be the same) and did not end: its machine
+    died. Ops then see it crashed, not running for ever. None when heartbeats are off."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+    from prefect.settings import get_current_settings
+
+    frequency = get_current_settings().flows.heartbeat_frequency
+    if frequency is None:
+        return None
+    silent = frequency * SILENT_BEATS
+    automation = AutomationCore(
+        name=SILENT_RUNS,
+        description=f"A flow run silent {silent} s (no heartbeat, no end) is marked crashed (deployments/setup.py).",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", *(f"prefect.flow-run.{end}" for end in RUN_ENDS)},
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=silent),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                message=f"No heartbeat for {silent} s: the machine running it stopped. "
+                "The client's next run completes its files (a crashed run is closed from the ledger).",
+            )
+        ],
+    )
+    async with get_client() as client:
+        return await _save_automation(client, automation)
 
 
 async def ensure_alerts(webhook_url: str) -> dict[str, str]:
@@ -72,22 +132,18 @@ async def ensure_alerts(webhook_url: str) -> dict[str, str]:
                 trigger=EventTrigger(expect={event}, posture=Posture.Reactive, threshold=1),
                 actions=[SendNotification(block_document_id=block_id, subject=subject, body=ALERT_BODY)],
             )
-            existing = await client.read_automations_by_name(name)
-            for extra in existing[1:]:  # a name is one automation: a duplicate would alert twice
-                await client.delete_automation(extra.id)
-            if existing:
-                await client.update_automation(existing[0].id, automation)
-                done[name] = "updated"
-            else:
-                await client.create_automation(automation)
-                done[name] = "created"
+            done[name] = await _save_automation(client, automation)
     return done
 
 
 async def setup() -> None:
-    """The work pool, created only when missing; the alerts when a webhook URL is set."""
+    """The work pool, created only when missing; the silent runs' automation; the alerts when a webhook URL is set."""
     created = await ensure_pool()
     print(f"work pool {POOL!r} {'created' if created else 'exists'}")
+    silent = await ensure_silent_runs_crashed()
+    print(
+        f"automation {SILENT_RUNS!r} {silent}" if silent else "heartbeats are off: silent runs are not marked crashed"
+    )
     url = load_settings().alert_webhook_url
     if url is None:
         print("alerts: SFTP_IMPORT_ALERT_WEBHOOK_URL is not set; no alert automations created or changed")

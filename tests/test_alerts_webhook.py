@@ -16,7 +16,7 @@ import pytest
 
 from deployments import local, server
 from deployments.generate import REPO
-from deployments.setup import ALERT_AUTOMATIONS
+from deployments.setup import ALERT_AUTOMATIONS, SILENT_RUNS
 from tasks import alerts
 from tasks.settings import load_settings
 from tests.importing import stage_bytes
@@ -69,7 +69,9 @@ def test_a_rejected_file_reaches_the_webhook_once(home: Path, tmp_path: Path, we
         again = _run(env, str(local.BIN / "python"), "-m", "deployments.setup")  # idempotent
         assert "automation 'sftp-import: file rejected' updated" in again.stdout
         automations = httpx.post(f"{running.url}/automations/filter", json={}, timeout=10).json()
-        assert sorted(a["name"] for a in automations) == sorted(name for name, _ in ALERT_AUTOMATIONS.values())
+        assert sorted(a["name"] for a in automations) == sorted(
+            [SILENT_RUNS, *(n for n, _ in ALERT_AUTOMATIONS.values())]
+        )
 
         csv = tmp_path / "contacts.csv"  # no header row: the first row, an email address, is refused as the header
         csv.write_bytes(b"ada@example.com,Ada,Lo,007,01/02/2026,1.5,SMB\n")

@@ -26,8 +26,9 @@ import psycopg
 import pytest
 
 from deployments import local
-from deployments.cluster import deploy, flow_runs, machine_env, machines_of, run_deployment, wait_for_runs
+from deployments.cluster import deploy, machine_env, machines_of, run_deployment, wait_for_runs
 from deployments.postgres import Cluster, create_database, postgres_cluster, restart_cluster, stop_cluster
+from deployments.setup import SILENT_BEATS
 from schemas.samples import sample_records, write_rows
 from tasks import importer
 from tasks.settings import Settings, load_settings
@@ -40,6 +41,7 @@ from tests.sftp_fixtures import SftpTarget
 FILES, ROWS = 12, 1000  # per client: the kill lands inside the second file's transaction (_held_at_second_file)
 MACHINES = ("machine-1", "machine-2")
 BOUND_SECONDS = 240.0  # a generous bound on any one wait (a flow run on a busy 2-core machine)
+HEARTBEAT_SECONDS = 30  # Prefect's least: the killed machine's run is marked crashed SILENT_BEATS of them later
 
 
 @dataclass
@@ -62,7 +64,7 @@ def platform(
         prefect_db = create_database(postgres, f"prefect_cluster_{os.getpid()}")
         workers: dict[str, subprocess.Popen[bytes]] = {}
         with local.prefect_server(tmp_path / "server", database_url=prefect_db) as (api, shared):
-            shared |= {"PREFECT_WORKER_QUERY_SECONDS": "1"}
+            shared |= {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(HEARTBEAT_SECONDS)}
             try:
                 deploy(shared, tmp_path)
                 for name in MACHINES:
@@ -202,8 +204,8 @@ def test_two_machines_survive_a_killed_machine_and_a_killed_store_server(
 
     # (a) the machine running northwind's import dies mid-import; the other machine's rerun completes it
     with _held_at_second_file(settings, "northwind") as held:
-        run = _import(platform.api, "northwind")
-        machine = machines_of(platform.api, [run])[run]
+        killed_run = _import(platform.api, "northwind")
+        machine = machines_of(platform.api, [killed_run])[killed_run]
         held.wait_blocked()
         kill_machine(platform.workers[machine])
         killed = time.monotonic()
@@ -215,7 +217,6 @@ def test_two_machines_survive_a_killed_machine_and_a_killed_store_server(
     _completed(platform.api, rerun)
     (survivor,) = set(MACHINES) - {machine}
     assert machines_of(platform.api, [rerun]) == {rerun: survivor}
-    assert flow_runs(platform.api, [run])[run]["state"]["type"] == "RUNNING"  # Prefect never heard of the death
     assert _runs(settings, "northwind") == [("completed", FILES - at_kill), ("crashed", at_kill)]
 
     # (b) the store's PostgreSQL is killed mid-import: the import fails; after a restart the next run completes
@@ -237,9 +238,15 @@ def test_two_machines_survive_a_killed_machine_and_a_killed_store_server(
         reference = _uninterrupted(tmp_path, postgres, settings, platform.sftp_root, client)
         _same_as_uninterrupted(settings, reference, client)
     assert _query(settings, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'", [])[0][0] == 0
+    # the killed machine's run: silent since the kill, the setup's automation marks it crashed
+    silent = SILENT_BEATS * HEARTBEAT_SECONDS
+    crashed = wait_for_runs(platform.api, [killed_run], silent + BOUND_SECONDS)[killed_run]["state"]
+    assert crashed["type"] == "CRASHED" and crashed["message"].startswith(f"No heartbeat for {silent} s:")
+    marked = time.monotonic() - killed
     with capsys.disabled():
         print(
             f"\nmachine {machine} killed with {at_kill}/{FILES} files imported: northwind's lock free "
-            f"{freed * 1000:.0f} ms later, {survivor}'s rerun imported the rest; PostgreSQL killed with "
+            f"{freed * 1000:.0f} ms later, {survivor}'s rerun imported the rest, Prefect marked the killed run "
+            f"crashed {marked:.0f} s after the kill; PostgreSQL killed with "
             f"{at_crash}/{FILES} of contoso's imported, down {restarted:.1f} s, the next run imported the rest"
         )
