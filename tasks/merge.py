@@ -38,8 +38,10 @@ class MergeCounts:
 
 
 def email_key(email: str) -> str:
-    """The comparison key of an email: trimmed, lower-cased."""
-    return email.strip().lower()
+    """The comparison key of an email: trimmed, lower-cased; the email itself when it already is (most
+    are: a file's keys then cost no memory of their own)."""
+    key = email.strip().lower()
+    return email if key == email else key
 
 
 def distinct_rows_sql(rows: str, values: list[str]) -> str:
