@@ -3,6 +3,7 @@ retry helps (`fault_of`: the tasks' retry conditions read it)."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -58,9 +59,18 @@ def fault_of(error: BaseException) -> Fault:
     if (
         isinstance(error, OSError | TimeoutError)
         or type(error).__module__.split(".")[0].lstrip("_") in TRANSPORT_MODULES
+        or _postgres_unavailable(error)
     ):
         return Fault.TRANSIENT
     return Fault.BUG
+
+
+def _postgres_unavailable(error: BaseException) -> bool:
+    """psycopg's OperationalError: the store's PostgreSQL refused or dropped the connection, is shutting
+    down or restarting, the pool timed out, or a deadlock or serialization failure rolled back. Its
+    other errors (a bad statement, a broken constraint) are bugs: a retry would fail the same."""
+    psycopg = sys.modules.get("psycopg")  # not loaded: the error cannot be one of its
+    return psycopg is not None and isinstance(error, psycopg.OperationalError)
 
 
 class FileRejected(ClientDataError):
