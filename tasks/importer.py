@@ -238,7 +238,7 @@ def import_client(
     run = store.Run(run_id, contract.id, kind, cutoff, started_at)
     with settings.store.write(client=contract.id) as con:
         with store.transaction(con):
-            for crashed in store.close_crashed_runs(con, contract.id, datetime.now(UTC)):
+            for crashed in store.close_crashed_runs(con, contract.id, datetime.now(UTC), run_id):
                 log.warning("%s: run %s died running; closed from the ledger", contract.id, crashed)
             store.record_run(con, run, finished_at=None, state="running")
         try:

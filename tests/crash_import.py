@@ -48,7 +48,7 @@ def main(argv: list[str]) -> None:
         _install(crash[0], int(crash[1]))
     settings = load_settings()
     contract = CLIENTS[client]
-    run_id = f"run-{os.getpid()}"
+    run_id = os.environ.get("CRASH_IMPORT_RUN_ID", f"run-{os.getpid()}")  # set: a retry of that run
     started = datetime.now(UTC)
     with settings.store.write() as con:
         names = store.staged_files(con, client, None)

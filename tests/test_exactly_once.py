@@ -52,8 +52,10 @@ def stage_day(settings: Settings) -> None:
     stage_records(settings, NORTHWIND, "4.xml", [record("b@x.com", None, "9"), record("d@x.com", "Di")], at[3])
 
 
-def run_import(home: Path, *crash: str) -> int:
-    env = os.environ | {"SFTP_IMPORT_HOME": str(home)}
+def run_import(home: Path, *crash: str, run_id: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`tests.crash_import` of northwind in a process of its own (`run_id`: a retry of that run); it ended
+    or crashed as asked."""
+    env = os.environ | {"SFTP_IMPORT_HOME": str(home)} | ({"CRASH_IMPORT_RUN_ID": run_id} if run_id else {})
     done = subprocess.run(
         [sys.executable, "-m", "tests.crash_import", "northwind", *crash],
         cwd=REPO,
@@ -63,7 +65,7 @@ def run_import(home: Path, *crash: str) -> int:
         timeout=120,
     )
     assert done.returncode in (0, CRASHED), done.stderr
-    return done.returncode
+    return done
 
 
 def snapshot(settings: Settings) -> tuple[Any, ...]:
@@ -83,7 +85,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, ...]:
     try:
         settings = load_settings()
         stage_day(settings)
-        assert run_import(home) == 0
+        assert run_import(home).returncode == 0
         return snapshot(settings)
     finally:
         del os.environ["SFTP_IMPORT_HOME"]
@@ -98,10 +100,10 @@ def test_killed_then_rerun_gives_the_uninterrupted_result(
 ) -> None:
     settings = load_settings()
     stage_day(settings)
-    assert run_import(home, point, str(file)) == CRASHED
+    assert run_import(home, point, str(file)).returncode == CRASHED
     closed = {n for n, row in snapshot(settings)[1].items() if row[0] != "staged"}
     assert len(closed) == (file if point == "after" else file - 1)
-    assert run_import(home) == 0
+    assert run_import(home).returncode == 0
     assert snapshot(settings) == uninterrupted
     with settings.store.read() as con:  # the killed run's record, rebuilt
         runs = con.execute("SELECT state, files_imported + files_rejected FROM runs ORDER BY started_at").fetchall()
@@ -110,3 +112,17 @@ def test_killed_then_rerun_gives_the_uninterrupted_result(
     assert {c["email"] for c in contacts_now} == {"A@x.com", "b@x.com", "c@x.com", "d@x.com"}
     assert files["2.csv"][1:9] == (None, 4, 3, 1, 1, 0, 1, 1)
     assert files["3.csv"][0] == "rejected"
+
+
+def test_a_retry_of_the_killed_run_goes_on_as_that_run(home: Path, uninterrupted: tuple[Any, ...]) -> None:
+    """A task retry reuses its run's id: the attempt killed mid-file is not another run to close as crashed;
+    the retry's run ends completed with every file once."""
+    settings = load_settings()
+    stage_day(settings)
+    assert run_import(home, "during", "2", run_id="retried").returncode == CRASHED
+    retry = run_import(home, run_id="retried")
+    assert retry.returncode == 0 and "died running" not in retry.stderr
+    assert snapshot(settings) == uninterrupted
+    with settings.store.read() as con:
+        runs = con.execute("SELECT run_id, state, files_imported + files_rejected FROM runs").fetchall()
+    assert runs == [("retried", "completed", 4)]

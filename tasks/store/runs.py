@@ -43,17 +43,19 @@ def record_run(con: Any, run: Run, *, finished_at: datetime | None, state: str) 
     return {key: int(value) for key, value in totals.items()}
 
 
-def close_crashed_runs(con: Any, client: str, now: datetime) -> list[str]:
+def close_crashed_runs(con: Any, client: str, now: datetime, starting: str) -> list[str]:
     """Mark the client's runs still `running` as crashed, their totals rebuilt from the ledger; their ids.
 
-    Call holding the client's write lock (`Store.write(client=…)`): an import holds it from its
-    run's start to its end, so a run still running then is one whose process died."""
+    Call holding the client's write lock (`Store.write(client=…)`) as run `starting` starts: an import
+    holds it from its run's start to its end, so a run still running then is one whose process died.
+    Not `starting` itself: that is a retry after its own attempt failed, which goes on as the same run."""
     crashed = [
         Run(**row)
         for row in records(
             con,
-            "SELECT run_id, client, kind, cutoff, started_at FROM runs WHERE client = ? AND state = 'running'",
-            [client],
+            "SELECT run_id, client, kind, cutoff, started_at FROM runs "
+            "WHERE client = ? AND state = 'running' AND run_id <> ?",
+            [client, starting],
         )
     ]
     for run in crashed:
