@@ -4,7 +4,7 @@ An entry says how a cell's text becomes a typed value (a ValueError's message is
 client reads), which contract options the type takes, the store's column type, the type's one
 text form (written by every file writer and the CSV export) and its JSON form, example values for
 sample files and a hypothesis strategy for the property tests. A typed spreadsheet cell is read
-as the text form of its own type (tasks/formats/excel.py `cell_text`): an Excel date cell parses
+as the text form of its own type (tasks/formats/sheet_process.py `cell_text`): an Excel date cell parses
 as a date, a whole-number cell keeps no '.0'.
 
 Read by: schemas/contract.py (type names, options), schemas/contacts.py (parsing, the pandera

@@ -17,7 +17,7 @@ from openpyxl import Workbook
 from schemas.contract import Contract, load_contracts
 from tasks.errors import FileRejected, RejectCode
 from tasks.formats import OLE_MAGIC, read_bytes
-from tasks.formats.excel import cell_text
+from tasks.formats.sheet_process import cell_text
 from tasks.validate import parse_file
 
 DATA = Path(__file__).parent / "data"

@@ -8,39 +8,11 @@ workbook that makes calamine abort kills only its worker process (`sheet_process
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
-
-from schemas.field_types import FIELD_TYPES
 from tasks.errors import FileRejected, RejectCode, RowError
 from tasks.formats import RawTable
 from tasks.formats.sheet_process import SheetUnreadable, read_first_sheet
 
 ENCRYPTED = "The workbook is password-protected; send it without a password."
-
-Cell = str | float | int | bool | date | datetime | time | timedelta | None
-
-
-def cell_text(value: Cell) -> str:
-    """A cell as text, empty as ''; a typed cell in the text form of its type (schemas/field_types.py),
-    so it parses as that type: whole numbers without '.0', exact decimals, ISO dates, true/false."""
-    if isinstance(value, str):  # most cells
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return FIELD_TYPES["boolean"].text(value)
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e16:
-            return FIELD_TYPES["integer"].text(int(value))
-        return FIELD_TYPES["decimal"].text(Decimal(repr(value)))
-    if isinstance(value, datetime):
-        return FIELD_TYPES["datetime"].text(value)
-    if isinstance(value, date):
-        return FIELD_TYPES["date"].text(value)
-    if isinstance(value, time):
-        return value.isoformat()
-    return str(value)
 
 
 def read_sheet(name: str, data: bytes, fmt: str) -> RawTable:
@@ -61,8 +33,7 @@ def read_sheet(name: str, data: bytes, fmt: str) -> RawTable:
         raise FileRejected(RejectCode.CORRUPT, name, f"{damaged} ({first_row}); save it again.")
     table = RawTable(file=name, format=fmt, header=[])
     width = 0
-    for offset, raw in enumerate(cells):
-        row = [value if type(value) is str else cell_text(value) for value in raw]  # most cells are text: no call
+    for offset, row in enumerate(cells):
         line = first_row + offset + 1
         if not "".join(row).strip():  # blank: every cell empty or spaces
             continue

@@ -12,9 +12,38 @@ import resource
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
+from schemas.field_types import FIELD_TYPES
+
 MEMORY_LIMIT_BYTES = 4 * 2**30  # the worker's address space
+
+Cell = str | float | int | bool | date | datetime | time | timedelta | None
+
+
+def cell_text(value: Cell) -> str:
+    """A cell as text, empty as ''; a typed cell in the text form of its type (schemas/field_types.py),
+    so it parses as that type: whole numbers without '.0', exact decimals, ISO dates, true/false."""
+    if isinstance(value, str):  # most cells
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return FIELD_TYPES["boolean"].text(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e16:
+            return FIELD_TYPES["integer"].text(int(value))
+        return FIELD_TYPES["decimal"].text(Decimal(repr(value)))
+    if isinstance(value, datetime):
+        return FIELD_TYPES["datetime"].text(value)
+    if isinstance(value, date):
+        return FIELD_TYPES["date"].text(value)
+    if isinstance(value, time):
+        return value.isoformat()
+    return str(value)
+
 
 _executor: ProcessPoolExecutor | None = None
 _starting = threading.Lock()
@@ -29,8 +58,9 @@ def _cap_memory() -> None:
 
 
 def first_sheet(data: bytes) -> tuple[str, Any, Any]:
-    """In the worker: ("cells", first row index, rows of cells), ("empty", …), ("password", …) or
-    ("damaged", exception type name, …): plain values, whatever calamine raised."""
+    """In the worker: ("cells", first row index, rows of cells as text), ("empty", …), ("password", …) or
+    ("damaged", exception type name, …): plain values, whatever calamine raised. The cells are made text
+    here (`cell_text`): text crosses to the importing process faster than dates and numbers do."""
     from python_calamine import CalamineWorkbook, PasswordError
 
     try:
@@ -38,7 +68,9 @@ def first_sheet(data: bytes) -> tuple[str, Any, Any]:
         if not workbook.sheet_names:
             return "empty", None, None
         sheet = workbook.get_sheet_by_index(0)
-        return "cells", sheet.start[0] if sheet.start else 0, sheet.to_python(skip_empty_area=True)
+        rows = sheet.to_python(skip_empty_area=True)
+        texts = [[value if type(value) is str else cell_text(value) for value in row] for row in rows]
+        return "cells", sheet.start[0] if sheet.start else 0, texts
     except PasswordError:
         return "password", None, None
     except BaseException as exc:  # calamine raises several unrelated types for damaged files
