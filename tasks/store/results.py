@@ -43,6 +43,8 @@ def clients_with_pending_results(con: Any, clients: list[str]) -> set[str]:
 def _keyed(con: Any, sql: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """Rows of `sql` (selecting client and name first, with a `(client, name) IN` placeholder pair) by key."""
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {key: [] for key in keys}
+    if not keys:  # nothing to look up: no query
+        return grouped
     for row in records(con, sql, [[k[0] for k in keys], [k[1] for k in keys]]):
         grouped[(row.pop("client"), row["name"])].append(row)
     return grouped
