@@ -100,8 +100,8 @@ async def ensure_silent_runs_crashed() -> str | None:
         actions=[
             ChangeFlowRunState(
                 state=StateType.CRASHED,
-                message=f"No heartbeat for {silent} s: the machine running it stopped. "
-                "The client's next run completes its files (a crashed run is closed from the ledger).",
+                message=f"No heartbeat for {silent} s: the machine running it stopped. The next run takes up "
+                "its work (an import's files not committed stay staged; its run is closed from the ledger).",
             )
         ],
     )
