@@ -102,8 +102,7 @@ def folder_files(contract: Contract) -> dict[str, bytes]:
 def refresh(connection: Sftp, contract: Contract, written_from: str | None) -> str | None:
     """Write the client's samples folder unless it follows this contract already (`written_from`, the
     stored digest); the digest written, or None when nothing was written (up to date, or it failed)."""
-    wanted = digest(contract)
-    if wanted == written_from:
+    if is_current(contract, written_from):
         return None
     try:
         for path, data in folder_files(contract).items():
@@ -111,4 +110,4 @@ def refresh(connection: Sftp, contract: Contract, written_from: str | None) -> s
     except Exception as exc:  # the next pass tries again
         log.warning("%s: samples folder not written, tried again at the next sync: %s", contract.id, exc)
         return None
-    return wanted
+    return digest(contract)
