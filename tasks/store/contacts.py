@@ -187,11 +187,7 @@ def upsert_contacts(con: Any, contract: Contract, rows: pd.DataFrame, file: str,
         "SELECT count(*), count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE is_changed) FROM _upsert"
     ).fetchone()
     con.execute("DROP TABLE _upsert")
-    if postgres:
-        con.execute("DROP TABLE _incoming")
-    else:
-        con.execute("DROP VIEW _incoming")
-        con.unregister(_INCOMING_FRAME)
+    _drop_incoming(con)
     return MergeCounts.of(len(rows), int(distinct), int(emails), int(new), int(updated))
 
 
@@ -209,6 +205,15 @@ def _scan_incoming(con: Any, columns: dict[str, str], frame: pd.DataFrame) -> No
     con.register(_INCOMING_FRAME, frame)
     cast = ", ".join(f"CAST({c} AS {kind}) AS {c}" for c, kind in columns.items())
     con.execute(f"CREATE OR REPLACE TEMP VIEW _incoming AS SELECT {cast} FROM {_INCOMING_FRAME}")
+
+
+def _drop_incoming(con: Any) -> None:
+    """`_incoming` gone: PostgreSQL's temp table, or DuckDB's view and the frame under it."""
+    if dialect_of(con) is Dialect.POSTGRES:
+        con.execute("DROP TABLE _incoming")
+        return
+    con.execute("DROP VIEW _incoming")
+    con.unregister(_INCOMING_FRAME)
 
 
 def read_contacts(con: Any, contract: Contract) -> list[dict[str, Any]]:
