@@ -99,22 +99,23 @@ def test_status_shows_a_changed_contract_and_names_a_broken_one(home: Path, monk
         os.utime(northwind, ns=(later, later))
         return subprocess.run([sys.executable, "-m", "flows.cli", "status", "--json"], capture_output=True, text=True)
 
-    def import_time() -> str:
+    def import_time(done: subprocess.CompletedProcess[str]) -> str:
+        """Northwind's next import time of day in the report `status --json` printed."""
         report = json.loads(done.stdout)
         northwind_at = next(c["next_import_at"] for c in report["clients"] if c["id"] == "northwind")
         return datetime.fromisoformat(northwind_at).strftime("%H:%M")
 
     done = status(original)
     assert done.returncode == 0, done.stderr
-    assert import_time() == "06:00"
+    assert import_time(done) == "06:00"
     assert (home / "contracts.pickle").exists()
     done = status(original.replace('import_time: "06:00"', 'import_time: "07:30"'))  # same size
     assert done.returncode == 0, done.stderr
-    assert import_time() == "07:30"
+    assert import_time(done) == "07:30"
     done = status(original.replace("Europe/Amsterdam", "Nowhere"))
     assert done.returncode == 1
     assert "northwind.yaml: timezone: 'Nowhere' is not an IANA timezone" in done.stderr
     assert "Traceback" not in done.stderr
     done = status(original)
     assert done.returncode == 0, done.stderr
-    assert import_time() == "06:00"
+    assert import_time(done) == "06:00"
