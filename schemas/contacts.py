@@ -8,6 +8,7 @@ twice. The parser's ValueError message is the client-facing reason."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,26 +21,31 @@ from schemas.field_types import FIELD_TYPES, Value
 REQUIRED_CHECK = "required"
 
 
-def parse_value(field: ContractField, text: str) -> Value:
-    """The typed value of one cell, None when empty; ValueError with the reason when it is invalid.
+def cell_reader(field: ContractField) -> Callable[[str], Value]:
+    """The field's reader of one cell: its typed value, None when empty; ValueError with the reason when
+    it is invalid. Made once per column: what the field's type decides is looked up here, not per cell.
 
     Free text (strings) is kept exactly as written; every other type is read with surrounding
     spaces trimmed, by its parser in the registry (schemas/field_types.py)."""
     spec = FIELD_TYPES[field.type]
-    value = text if spec.free_text else text.strip()
-    if spec.quick is not None and spec.quick[0].match(value):
-        try:  # a common text: one plain call; an impossible one (2024-02-30) is explained by the parser
-            return spec.quick[1](value)
-        except ValueError:
-            pass
-    return spec.parse(field, value) if value else None
+    free_text, parse = spec.free_text, spec.parse
+    match, quick = (spec.quick[0].match, spec.quick[1]) if spec.quick is not None else (None, None)
+
+    def read(text: str) -> Value:
+        value = text if free_text else text.strip()
+        if match is not None and match(value):
+            try:  # a common text: one plain call; an impossible one (2024-02-30) is explained by the parser
+                return quick(value)  # type: ignore[misc]  # set with `match`
+            except ValueError:
+                pass
+        return parse(field, value) if value else None
+
+    return read
 
 
-def _objects(items: list[Value] | list[str | None]) -> np.ndarray:
-    """A list as a 1-d object array, its items kept as they are (no conversion to numpy types)."""
-    array = np.empty(len(items), dtype=object)
-    array[:] = items
-    return array
+def parse_value(field: ContractField, text: str) -> Value:
+    """One cell read by the field's `cell_reader`."""
+    return cell_reader(field)(text)
 
 
 @dataclass(frozen=True)
@@ -66,16 +72,15 @@ def parse_column(field: ContractField, texts: pd.Series) -> ParsedColumn:
         texts_kept[cells == ""] = None
         return ParsedColumn(texts_kept, np.full(len(cells), None, dtype=object))
     codes, distinct = pd.factorize(cells)
-    values: list[Value] = []
-    reasons: list[str | None] = []
-    for text in distinct:
+    read = cell_reader(field)
+    values = np.empty(len(distinct), dtype=object)
+    reasons = np.full(len(distinct), None, dtype=object)
+    for index, text in enumerate(distinct):
         try:
-            values.append(parse_value(field, text))
-            reasons.append(None)
+            values[index] = read(text)
         except ValueError as exc:
-            values.append(None)
-            reasons.append(str(exc))
-    return ParsedColumn(_objects(values)[codes], _objects(reasons)[codes])
+            reasons[index] = str(exc)
+    return ParsedColumn(values[codes], reasons[codes])
 
 
 class ColumnParser:
@@ -105,7 +110,9 @@ def _column(field: ContractField, parser: ColumnParser) -> pa.Column:
         checks.append(pa.Check(lambda s: s.str.strip() != "", name=REQUIRED_CHECK, ignore_na=False))
     if not FIELD_TYPES[field.type].free_text:
         checks.append(pa.Check(lambda s, f=field: parser.valid(f, s), name=field.type, ignore_na=False))
-    return pa.Column(str, checks=checks, nullable=True, required=True)
+    # no pandas dtype: every cell is the reader's text and its type is the field's check above; pandera's
+    # check of a `str` dtype re-proved what the readers guarantee, for 4 ms a 5,000-row file
+    return pa.Column(None, checks=checks, nullable=True, required=True)
 
 
 def build_schema(parser: ColumnParser) -> pa.DataFrameSchema:
