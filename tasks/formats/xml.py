@@ -44,7 +44,6 @@ class _LineTrackingParser:
 
     def __init__(self, parser: Any, trace: _Trace) -> None:
         object.__setattr__(self, "_parser", parser)
-        object.__setattr__(self, "_depth", [0])  # one mutable cell the handlers share (called per element)
         object.__setattr__(self, "_trace", trace)
         parser.StartDoctypeDeclHandler = self._refuse_doctype
         parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
@@ -59,31 +58,22 @@ class _LineTrackingParser:
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "StartElementHandler":
             value = self._on_start(value)
-        elif name == "EndElementHandler":
-            value = self._on_end(value)
         setattr(self._parser, name, value)
 
     def _on_start(self, handler: Callable[..., None]) -> Callable[..., None]:
-        depth, trace, parser = self._depth, self._trace, self._parser
+        """xmltodict's start handler, after noting the root's name and each record's line. The elements
+        open are xmltodict's own `path` (the one it hands the item callback): no handler of ours per end."""
+        open_elements, trace, parser = handler.__self__.path, self._trace, self._parser  # type: ignore[attr-defined]
 
         def start(name: str, attrs: Any) -> None:
-            depth[0] += 1
-            if depth[0] == 2:
+            depth = len(open_elements)
+            if depth == 1:
                 trace.lines.append(parser.CurrentLineNumber)
-            elif depth[0] == 1:
+            elif depth == 0:
                 trace.root = name
             handler(name, attrs)
 
         return start
-
-    def _on_end(self, handler: Callable[..., None]) -> Callable[..., None]:
-        depth = self._depth
-
-        def end(name: str) -> None:
-            depth[0] -= 1
-            handler(name)
-
-        return end
 
 
 class _Expat:
@@ -147,28 +137,31 @@ def _table(name: str, data: bytes, records: list[tuple[str, Any]], lines: list[i
                 f"<{ROOT}> holds a <{record_name}> element; only <{RECORD}> elements are allowed.",
             )
     names: dict[str, None] = {}
-    values: list[dict[str, str]] = []
+    kept: list[dict[str, str | None]] = []
     for (_, item), line in zip(records, lines, strict=True):
-        fields: dict[str, str] = {}
-        bad = False
-        for key, value in (item if isinstance(item, dict) else {}).items():
-            if key == "#text":
-                continue  # whitespace between the field elements
-            names.setdefault(key, None)
-            if isinstance(value, list):
-                table.row_errors.append(RowError(line, key, f"<{key}> appears {len(value)} times in one contact."))
-                bad = True
-            elif isinstance(value, dict):
-                table.row_errors.append(RowError(line, key, f"<{key}> holds elements; it must hold text only."))
-                bad = True
-            else:
-                fields[key] = value or ""
-        if not bad:
-            values.append(fields)
-            table.lines.append(line)
+        fields = item if isinstance(item, dict) else {}
+        fields.pop("#text", None)  # whitespace between the field elements
+        names.update(dict.fromkeys(fields))
+        nested = [
+            _nested(key, value, line)
+            for key, value in fields.items()
+            if value is not None and not isinstance(value, str)
+        ]
+        if nested:
+            table.row_errors.extend(nested)
+            continue
+        kept.append(fields)
+        table.lines.append(line)
     table.header = list(names)
-    table.rows = [[fields.get(n, "") for n in table.header] for fields in values]
+    table.rows = [[fields.get(n) or "" for n in table.header] for fields in kept]
     return table
+
+
+def _nested(key: str, value: list[Any] | dict[str, Any], line: int) -> RowError:
+    """The row error of a field element that does not hold text alone: repeated, or holding elements."""
+    if isinstance(value, list):
+        return RowError(line, key, f"<{key}> appears {len(value)} times in one contact.")
+    return RowError(line, key, f"<{key}> holds elements; it must hold text only.")
 
 
 def write(contract: Contract, records: list[Record], encoding: str) -> bytes:
