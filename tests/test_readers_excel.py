@@ -45,7 +45,16 @@ def test_extension_that_lies_is_read_by_content() -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(None, ""), (12345.0, "12345"), (0.1, "0.1"), (1e20, "100000000000000000000"), (True, "true"), ("007", "007")],
+    [
+        (None, ""),
+        (12345.0, "12345"),
+        (0.1, "0.1"),
+        (-1234.5, "-1234.5"),
+        (1e-7, "0.0000001"),  # Python writes it with an exponent: the decimal text has none
+        (1e20, "100000000000000000000"),
+        (True, "true"),
+        ("007", "007"),
+    ],
 )
 def test_cell_text(value: float | bool | str | None, text: str) -> None:
     assert cell_text(value) == text

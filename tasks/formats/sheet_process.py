@@ -7,6 +7,7 @@ its address space is capped, so a large but possible allocation fails fast inste
 from __future__ import annotations
 
 import io
+import math
 import multiprocessing
 import resource
 import threading
@@ -35,7 +36,10 @@ def cell_text(value: Cell) -> str:
     if isinstance(value, float):
         if value.is_integer() and abs(value) < 1e16:
             return FIELD_TYPES["integer"].text(int(value))
-        return FIELD_TYPES["decimal"].text(Decimal(repr(value)))
+        shortest = repr(value)  # the shortest text that reads back as this float: exact decimal digits
+        if math.isfinite(value) and "e" not in shortest:
+            return shortest  # already the decimal's text form (no exponent, no trailing zero)
+        return FIELD_TYPES["decimal"].text(Decimal(shortest))
     if isinstance(value, datetime):
         return FIELD_TYPES["datetime"].text(value)
     if isinstance(value, date):
