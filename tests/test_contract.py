@@ -145,6 +145,58 @@ def test_a_yaml_error_is_told_in_the_pure_loaders_words(tmp_path: Path) -> None:
     ]
 
 
+FULL_YAML = """
+id: acme
+import_time: "02:30"
+max_rows: 5000
+ratio: 1.5
+active: yes
+since: 2024-01-15
+empty:
+nothing: null
+1: one
+defaults: &defaults {type: string, required: false}
+fields:
+  - {<<: *defaults, name: Email, xml: email}
+  - &second {name: First Name, xml: first_name, values: [a, "b", 'c']}
+  - *second
+tags: !!set {a, b}
+ordered: !!omap [{a: 1}, {b: 2}]
+text: !!str 007
+blob: !!binary aGVsbG8=
+folded: >
+  two
+  lines
+"""
+
+
+@pytest.mark.parametrize("text", [FULL_YAML, GOOD, "", "# only a comment\n", "[1, 2]", "plain"])
+def test_contract_yaml_reads_what_safe_load_reads(text: str) -> None:
+    import yaml
+
+    from schemas import contract_yaml
+
+    assert contract_yaml.load(text) == yaml.safe_load(text)
+    assert contract_yaml.load(text) == yaml.safe_load(text)  # the second time from the kept tags
+
+
+def test_contract_yaml_aliases_share_one_object_and_may_recurse() -> None:
+    from schemas import contract_yaml
+
+    data = contract_yaml.load("a: &x [1, 2]\nb: *x\nc: &self {me: *self}\n")
+    assert data["a"] is data["b"]
+    assert data["c"]["me"] is data["c"]
+
+
+def test_contract_yaml_refuses_an_unhashable_key_in_pyyamls_words() -> None:
+    import yaml
+
+    from schemas import contract_yaml
+
+    with pytest.raises(yaml.constructor.ConstructorError, match="found unhashable key"):
+        contract_yaml.load("? [a, b]\n: c\n")
+
+
 @pytest.fixture
 def new_process() -> Callable[[], None]:
     """Forgets the contracts this process has cached, as a new process would not have them."""
