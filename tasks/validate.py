@@ -178,7 +178,7 @@ def _parse_file(
     if not data.strip():
         raise FileRejected(RejectCode.EMPTY, name, "The file is empty.")
     table = read_bytes(name, data, contract, pgp)
-    rows_read = len(table.rows) + len({e.line for e in table.row_errors})
+    rows_read = len(table.lines) + len({e.line for e in table.row_errors})
     named = formats.get(table.format).named_columns
     if named:
         check_xml_names(table, contract)  # a root with no <contact>: a day with no new contacts, 0 rows
@@ -194,8 +194,7 @@ def _parse_file(
             "Split it into smaller files.",
         )
     keys = table.header if named else [h.strip() for h in table.header]
-    columns = dict(zip(keys, map(list, zip(*table.rows, strict=True)), strict=True)) if table.rows else {}
-    table.rows.clear()  # the cells live on in `columns`: free the row lists before the table grows copies
+    columns = dict(zip(keys, table.take_columns(), strict=True)) if table.lines else {}
     names = [f.id for f in contract.fields]
     texts = pd.DataFrame(
         {f.id: columns.get(_key(f, named), [""] * len(table.lines)) for f in contract.fields},

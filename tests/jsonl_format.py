@@ -21,14 +21,10 @@ def read(name: str, data: bytes, options: ReadOptions) -> RawTable:
     except ValueError as exc:
         raise FileRejected(RejectCode.CORRUPT, name, f"The file is not JSON Lines: {exc}.") from None
     header = list(dict.fromkeys(key for _, record in records for key in record))
-    return RawTable(
-        file=name,
-        format="jsonl",
-        header=header,
-        rows=[[record.get(key, "") for key in header] for _, record in records],
-        lines=[line for line, _ in records],
-        encoding="utf-8",
-    )
+    table = RawTable(file=name, format="jsonl", header=header, encoding="utf-8")
+    for line, record in records:
+        table.add([record.get(key, "") for key in header], line)
+    return table
 
 
 def write(contract: Contract, records: list[Record], encoding: str) -> bytes:

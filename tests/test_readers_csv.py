@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from schemas.contract import Contract, load_contracts
+from tasks import formats
 from tasks.errors import FileRejected, RejectCode
 from tasks.formats import read_bytes
 
@@ -95,3 +96,16 @@ def test_unaccepted_extension() -> None:
     with pytest.raises(FileRejected) as exc:
         read_bytes("c.txt", b"x", NORTHWIND)
     assert exc.value.code == RejectCode.EXTENSION
+
+
+def test_rows_are_kept_by_column_a_chunk_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(formats, "CHUNK_ROWS", 3)  # 8 rows: two chunks joined while reading, two rows after
+    rows = [[f"p{i}@example.com", "Ann", "Lee", f"{i:03}", "", "", "SMB"] for i in range(8)]
+    lines = [HEADER] + [",".join(row) for row in rows]
+    lines.insert(4, "x@example.com,too,few")  # a row error between chunks: its line only
+    table = read_bytes("c.csv", ("\n".join(lines) + "\n").encode(), NORTHWIND)
+    assert table.rows == rows
+    assert table.lines == [2, 3, 4, 6, 7, 8, 9, 10]
+    assert [e.line for e in table.row_errors] == [5]
+    assert table.take_columns() == [list(column) for column in zip(*rows, strict=True)]
+    assert (table.take_columns(), table.rows) == ([], [[]] * 8)  # handed over: the table keeps no cells

@@ -27,25 +27,63 @@ ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
+CHUNK_ROWS = 10_000  # rows a table keeps as row lists before they join its columns
+
+
 @dataclass
 class RawTable:
-    """A file as read: header and cells as text ('' for empty), with the source line of each row."""
+    """A file as read: header and cells as text ('' for empty), with the source line of each row.
+
+    A reader adds its rows one by one (`add`), each as wide as the others; the table keeps them by
+    column, joined a chunk at a time: a large file's row lists never all exist at once (150,000 rows
+    made 23 MB of them, and the holes they left in the interpreter's memory stayed for the write)."""
 
     file: str
     format: str  # the FileFormat's name
     header: list[str]  # as found (BOM stripped); for named columns the names seen inside the records
-    rows: list[list[str]] = field(default_factory=list)
-    lines: list[int] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # the source line of each row
     encoding: str | None = None
     delimiter: str | None = None
     row_errors: list[RowError] = field(default_factory=list)  # structural: the line alone is rejected
     warnings: list[str] = field(default_factory=list)
     unwrapped: tuple[str, ...] = ()  # the wrappers taken off the upload, outermost first: ("pgp", "gzip")
+    _columns: list[list[str]] = field(default_factory=list, repr=False)
+    _pending: list[list[str]] = field(default_factory=list, repr=False)
 
     @property
     def described_format(self) -> str:
         """The format as the ledger records it: `csv`, or with what was unwrapped, `csv (pgp, gzip)`."""
         return f"{self.format} ({', '.join(self.unwrapped)})" if self.unwrapped else self.format
+
+    def add(self, row: list[str], line: int) -> None:
+        """A row of cells read from the source line `line`."""
+        self._pending.append(row)
+        self.lines.append(line)
+        if len(self._pending) >= CHUNK_ROWS:
+            self._join_pending()
+
+    def _join_pending(self) -> None:
+        if not self._pending:
+            return
+        if not self._columns:
+            self._columns = [[] for _ in self._pending[0]]
+        for column, cells in zip(self._columns, zip(*self._pending, strict=True), strict=True):
+            column.extend(cells)
+        self._pending.clear()
+
+    @property
+    def rows(self) -> list[list[str]]:
+        """The rows as lists of cells: a copy, made for a small file (erasure, tests)."""
+        self._join_pending()
+        if not self._columns:
+            return [[] for _ in self.lines]
+        return [list(row) for row in zip(*self._columns, strict=True)]
+
+    def take_columns(self) -> list[list[str]]:
+        """The cells by column, handed over (the table holds none after); [] when no row has a cell."""
+        self._join_pending()
+        columns, self._columns = self._columns, []
+        return columns
 
 
 @dataclass(frozen=True)

@@ -84,8 +84,7 @@ def read(name: str, data: bytes, options: ReadOptions) -> RawTable:
                     )
                 )
             else:
-                table.rows.append(list(map(cells.setdefault, record, record)))
-                table.lines.append(start)
+                table.add(list(map(cells.setdefault, record, record)), start)
     except csv.Error as exc:
         raise FileRejected(RejectCode.CORRUPT, name, f"The CSV cannot be read after line {last_line}: {exc}.") from None
     table.header = header or []

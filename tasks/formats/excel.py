@@ -45,6 +45,5 @@ def read_sheet(name: str, data: bytes, fmt: str) -> RawTable:
         if "".join(row[width:]).strip():
             table.row_errors.append(RowError(line, "", f"Too many fields: this row has values beyond column {width}."))
             continue
-        table.rows.append(row[:width] + [""] * (width - len(row)))
-        table.lines.append(line)
+        table.add(row[:width] + [""] * (width - len(row)), line)
     return table

@@ -137,7 +137,7 @@ def _table(name: str, data: bytes, records: list[tuple[str, Any]], lines: list[i
                 f"<{ROOT}> holds a <{record_name}> element; only <{RECORD}> elements are allowed.",
             )
     names: dict[str, None] = {}
-    kept: list[dict[str, str | None]] = []
+    kept: list[tuple[dict[str, str | None], int]] = []
     for (_, item), line in zip(records, lines, strict=True):
         fields = item if isinstance(item, dict) else {}
         fields.pop("#text", None)  # whitespace between the field elements
@@ -150,10 +150,10 @@ def _table(name: str, data: bytes, records: list[tuple[str, Any]], lines: list[i
         if nested:
             table.row_errors.extend(nested)
             continue
-        kept.append(fields)
-        table.lines.append(line)
+        kept.append((fields, line))
     table.header = list(names)
-    table.rows = [[fields.get(n) or "" for n in table.header] for fields in kept]
+    for fields, line in kept:
+        table.add([fields.get(n) or "" for n in table.header], line)
     return table
 
 
