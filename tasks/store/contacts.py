@@ -140,12 +140,13 @@ def upsert_contacts(con: Any, contract: Contract, rows: pd.DataFrame, file: str,
     else:
         import pandas as pd  # here, not at the top: the CLI's status and --help never load pandas
 
-        frame = pd.DataFrame(
+        frame = pd.DataFrame(  # the file's columns as they are: not copied into one block (15 MB at 150,000 rows)
             {
                 "k": pd.Series(keys, index=rows.index, dtype=object),
                 "o": rows["_line"],
                 **{f"v{i}": _scannable(rows[f.id], f) for i, f in typed.items()},
-            }
+            },
+            copy=False,
         )
         _scan_incoming(con, kinds, frame)
     keys_unique = len(set(keys)) == len(keys)  # then every row is distinct too, and nothing to fold in the file
