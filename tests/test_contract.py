@@ -292,3 +292,32 @@ def test_a_broken_file_is_reported_by_name_until_fixed_and_the_others_stay_cache
     write(folder, "b.yaml", GOOD.replace("id: acme", "id: b").replace("Europe/Amsterdam", "Europe/Paris"))
     new_process()
     assert cached_contracts(folder, home)["b"].timezone == "Europe/Paris"
+
+
+def test_the_cached_contracts_are_unpickled_only_for_a_file_still_as_cached(
+    tmp_path: Path, new_process: Callable[[], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    folder, home = tmp_path / "clients", tmp_path / "home"
+    home.mkdir()
+    for name in ("a", "b"):
+        write(folder, f"{name}.yaml", GOOD.replace("id: acme", f"id: {name}"))
+    cached_contracts(folder, home)
+    cache = home / contract_module.CACHE_FILE
+    key, stats, _ = pickle.loads(cache.read_bytes())
+    cache.write_bytes(pickle.dumps((key, stats, b"not a pickle")))  # the file stats kept, the contracts lost
+    for name in ("a", "b"):  # every file edited (a deploy): the lost contracts are never needed
+        write(folder, f"{name}.yaml", GOOD.replace("id: acme", f"id: {name}").replace("Acme", name.upper()))
+    new_process()
+    loaded: list[bytes] = []
+    unpickle = pickle.loads
+    with monkeypatch.context() as patched:
+        patched.setattr(contract_module.pickle, "loads", lambda data: loaded.append(data) or unpickle(data))
+        assert {c.name for c in cached_contracts(folder, home).values()} == {"A", "B"}
+    assert b"not a pickle" not in loaded and len(loaded) == 1  # the cache file read, its contracts not
+    _, stats, _ = pickle.loads(cache.read_bytes())
+    cache.write_bytes(pickle.dumps((key, stats, b"not a pickle")))
+    new_process()  # the files as cached, their contracts unreadable: parsed again, the cache rewritten
+    assert {c.name for c in cached_contracts(folder, home).values()} == {"A", "B"}
+    assert pickle.loads(pickle.loads(cache.read_bytes())[2])["a.yaml"].name == "A"
