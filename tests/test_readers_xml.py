@@ -33,14 +33,16 @@ def test_repeated_or_nested_field_is_a_row_error() -> None:
     xml = (
         b"<contacts>\n<contact><email>a@x.io</email><email>b@x.io</email></contact>\n"
         b"<contact><email><b>x</b></email></contact>\n"
-        b"<contact><email>c@x.io</email> <segment>SMB</segment></contact>\n</contacts>"
+        b"<contact><email>c@x.io</email> text between <segment>SMB</segment></contact>\n"
+        b"<contact><segment/><segment>SMB</segment><segment><b>x</b></segment></contact>\n<contact/>\n</contacts>"
     )
     table = read_bytes("c.xml", xml, NORTHWIND)
     assert [(e.line, e.field, e.message) for e in table.row_errors] == [
         (2, "email", "<email> appears 2 times in one contact."),
         (3, "email", "<email> holds elements; it must hold text only."),
+        (5, "segment", "<segment> appears 3 times in one contact."),
     ]
-    assert (table.header, table.rows, table.lines) == (["email", "segment"], [["c@x.io", "SMB"]], [4])
+    assert (table.header, table.rows, table.lines) == (["email", "segment"], [["c@x.io", "SMB"], ["", ""]], [4, 6])
 
 
 @pytest.mark.parametrize(

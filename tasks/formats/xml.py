@@ -2,8 +2,9 @@
 
 Entities are disabled (xmltodict rejects entity declarations) and any DOCTYPE is refused before
 its internal subset is read, so billion-laughs, quadratic blow-up and external entities (XXE) are
-rejected, never expanded or fetched. Records are streamed (item_depth=2); each one's line is the
-line of its <contact> start tag, taken from the expat parser as the tag is opened."""
+rejected, never expanded or fetched. Fields are streamed (item_depth=3: xmltodict builds no dict of a
+record); each record's line is the line of its <contact> start tag, taken from the expat parser as
+the tag is opened."""
 
 from __future__ import annotations
 
@@ -33,10 +34,24 @@ class DoctypeRefused(Exception):
 
 @dataclass
 class _Trace:
-    """What the parser saw besides the records: the root element's name and each record's line."""
+    """What the parser saw: the root element's name, and per element inside it (a record) its name, its
+    line and its fields by name (a field's text; None when empty; a dict when it holds elements; a
+    list of those when it appears more than once)."""
 
     root: str | None = None
+    names: list[str] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_field(self, path: list[tuple[str, Any]], item: Any) -> bool:
+        """xmltodict's item callback, for each element inside a record: kept in the record it is in."""
+        record, key = self.records[-1], path[2][0]
+        if key not in record:
+            record[key] = item
+        else:
+            seen = record[key]
+            record[key] = [*seen, item] if isinstance(seen, list) else [seen, item]
+        return True
 
 
 class _LineTrackingParser:
@@ -68,7 +83,9 @@ class _LineTrackingParser:
         def start(name: str, attrs: Any) -> None:
             depth = len(open_elements)
             if depth == 1:
+                trace.names.append(name)
                 trace.lines.append(parser.CurrentLineNumber)
+                trace.records.append({})
             elif depth == 0:
                 trace.root = name
             handler(name, attrs)
@@ -89,12 +106,6 @@ class _Expat:
 def read(name: str, data: bytes, options: ReadOptions) -> RawTable:
     """Read the records; names are checked later against the contract (validate), values kept as text."""
     trace = _Trace()
-    records: list[tuple[str, Any]] = []
-
-    def collect(path: list[tuple[str, Any]], item: Any) -> bool:
-        records.append((path[1][0], item))
-        return True
-
     try:
         xmltodict.parse(
             data,
@@ -102,8 +113,8 @@ def read(name: str, data: bytes, options: ReadOptions) -> RawTable:
             disable_entities=True,
             xml_attribs=False,
             strip_whitespace=False,
-            item_depth=2,
-            item_callback=collect,
+            item_depth=3,  # each field handed over as it ends: no dict of a record built, then read again
+            item_callback=trace.add_field,
         )
     except DoctypeRefused:
         raise FileRejected(
@@ -119,17 +130,17 @@ def read(name: str, data: bytes, options: ReadOptions) -> RawTable:
         ) from None
     if trace.root != ROOT:
         raise FileRejected(RejectCode.XML_NAMES, name, f"The root element is <{trace.root}>; it must be <{ROOT}>.")
-    return _table(name, data, records, trace.lines)
+    return _table(name, data, trace)
 
 
-def _table(name: str, data: bytes, records: list[tuple[str, Any]], lines: list[int]) -> RawTable:
+def _table(name: str, data: bytes, trace: _Trace) -> RawTable:
     """Records to rows over the union of element names seen, in order of first appearance."""
     match = DECLARED_ENCODING.match(data.removeprefix(b"\xef\xbb\xbf"))
     encoding = (
         match.group(1).decode().lower() if match else "utf-16" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8"
     )
     table = RawTable(file=name, format="xml", header=[], encoding=encoding)
-    for record_name, _ in records:
+    for record_name in trace.names:
         if record_name != RECORD:
             raise FileRejected(
                 RejectCode.XML_NAMES,
@@ -138,9 +149,7 @@ def _table(name: str, data: bytes, records: list[tuple[str, Any]], lines: list[i
             )
     names: dict[str, None] = {}
     kept: list[tuple[dict[str, str | None], int]] = []
-    for (_, item), line in zip(records, lines, strict=True):
-        fields = item if isinstance(item, dict) else {}
-        fields.pop("#text", None)  # whitespace between the field elements
+    for fields, line in zip(trace.records, trace.lines, strict=True):
         names.update(dict.fromkeys(fields))
         nested = [
             _nested(key, value, line)
