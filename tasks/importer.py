@@ -240,7 +240,7 @@ def import_client(
         with store.transaction(con):
             for crashed in store.close_crashed_runs(con, contract.id, datetime.now(UTC), run_id):
                 log.warning("%s: run %s died running; closed from the ledger", contract.id, crashed)
-            store.record_run(con, run, finished_at=None, state="running")
+            store.start_run(con, run)
         try:
             outcomes = commit_files(con, contract, prepared, run_id, on_commit)
         except BaseException:

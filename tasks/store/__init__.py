@@ -77,7 +77,7 @@ from tasks.store.results import (
 )
 from tasks.store.retention import deletion_log, files_to_purge, pending_deletions, plan_deletions, record_purge
 from tasks.store.row_errors import client_errors, file_errors, record_row_errors
-from tasks.store.runs import Run, close_crashed_runs, record_failed_runs, record_run
+from tasks.store.runs import Run, close_crashed_runs, record_failed_runs, record_run, start_run
 from tasks.store.schema import LATEST, schema_version
 from tasks.store.sql import transaction
 
@@ -144,6 +144,7 @@ __all__ = [
     "samples_digests",
     "schema_version",
     "staged_files",
+    "start_run",
     "store_at",
     "sync_ledgers",
     "transaction",
