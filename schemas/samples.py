@@ -4,9 +4,8 @@ writes any typed contacts, for the round-trip tests."""
 
 from __future__ import annotations
 
-from schemas.contacts import Value
 from schemas.contract import Contract, ContractField
-from schemas.field_types import FIELD_TYPES
+from schemas.field_types import FIELD_TYPES, Value
 from tasks import formats
 
 Record = dict[str, Value]  # typed values by the fields' xml names
