@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fsspec
 
@@ -25,7 +25,9 @@ from tasks.formats.pgp import PgpKey
 from tasks.report import Reports, read_reports
 from tasks.results import Document, pending_documents
 from tasks.settings import Settings
-from tasks.validate import ParsedFile, parse_file
+
+if TYPE_CHECKING:
+    from tasks.validate import ParsedFile
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,8 @@ def staged_url(settings: Settings, client: str, name: str) -> str:
 
 def prepare_file(settings: Settings, contract: Contract, name: str) -> PreparedFile:
     """Read the staged bytes, parse and validate them (no store access)."""
+    from tasks.validate import parse_file  # here: a run with no file to read never loads pandas and pandera
+
     started = time.perf_counter()
     with fsspec.open(staged_url(settings, contract.id, name), "rb") as handle:
         data = handle.read()

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from schemas.contract import Contract
+from tasks.importer import prepare_file
 from tasks.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,6 @@ class PickupCheck:
 
 def check_staged(settings: Settings, contract: Contract, name: str) -> PickupCheck:
     """Read and validate the staged copy of `name` as the import will; never raises (`not_checked` then)."""
-    from tasks.importer import prepare_file  # here: a pass with nothing new never loads pandas and pandera
-
     started = time.perf_counter()
     try:
         prepared = prepare_file(settings, contract, name)

@@ -84,13 +84,13 @@ def test_commands_without_a_flow_do_not_import_prefect(home: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_the_hourly_sync_loads_no_pandas_until_a_new_file_is_checked() -> None:
-    """A pass with nothing new (most of them) starts 0.4 s sooner and smaller: pandas and pandera come with
-    the first new file's pickup check."""
+def test_the_flows_load_pandas_only_to_read_a_file() -> None:
+    """A sync pass with nothing new and an import run with no file (most of them) start 0.4 s sooner and
+    smaller: pandas and pandera come with the first file read (a pickup check, an import)."""
     probe = (
-        "import sys, flows.hourly_sync, flows.cli; "
+        "import sys, flows.cli, flows.hourly_sync, flows.daily_import, flows.import_slot, flows.backfill; "
         "loaded = [m for m in ('pandas', 'pandera') if m in sys.modules]; assert not loaded, loaded; "
-        "from tasks import pickup; pickup.check_staged; assert 'pandas' not in sys.modules"
+        "from tasks.validate import parse_file; assert 'pandera' in sys.modules"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
