@@ -43,11 +43,6 @@ def cell_reader(field: ContractField) -> Callable[[str], Value]:
     return read
 
 
-def parse_value(field: ContractField, text: str) -> Value:
-    """One cell read by the field's `cell_reader`."""
-    return cell_reader(field)(text)
-
-
 @dataclass(frozen=True)
 class ParsedColumn:
     """A text column parsed: per cell the typed value (None when empty or invalid) and the reason it is

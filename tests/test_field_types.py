@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from schemas.contacts import parse_value
+from schemas.contacts import cell_reader
 from schemas.contract import ContractField
 from schemas.field_types import FIELD_TYPES, OPTIONS, to_json, to_text
 from schemas.samples import SAMPLE_ROWS, example_value
@@ -37,7 +37,7 @@ def field_of(kind: str, **options: Any) -> ContractField:
 def test_examples_survive_the_text_form_and_json(kind: str) -> None:
     field = field_of(kind)
     for value in FIELD_TYPES[kind].examples(field):
-        assert parse_value(field, to_text(field, value)) == value
+        assert cell_reader(field)(to_text(field, value)) == value
         assert json.loads(json.dumps(to_json(field, value))) == to_json(field, value)
     assert (to_text(field, None), to_json(field, None)) == ("", None)
 
@@ -131,7 +131,7 @@ EDGE_TEXTS = st.sampled_from(
 
 
 def _full_parse(field: ContractField, text: str) -> object:
-    """What the type's parser alone makes of a cell (as `parse_value` did before the shortcut): the value,
+    """What the type's parser alone makes of a cell (as the reader did before the shortcut): the value,
     None for an empty cell, or the ValueError's message."""
     trimmed = text.strip()
     try:
@@ -144,11 +144,11 @@ def _full_parse(field: ContractField, text: str) -> object:
 @settings(max_examples=300, deadline=None)
 @given(text=st.one_of(EDGE_TEXTS, st.from_regex(r"[ +\-0-9.:T@a-z]{0,30}", fullmatch=True)))
 def test_the_quick_reading_of_a_type_gives_what_its_parser_gives(kind: str, text: str) -> None:
-    """`parse_value`, which reads a common text by the type's shortcut, gives exactly what the type's full
+    """The field's `cell_reader`, which reads a common text by the type's shortcut, gives exactly what the type's full
     parser gives: the same value of the same type, or the same refusal with the same message."""
     field = field_of(kind)
     try:
-        value: object = parse_value(field, text)
+        value: object = cell_reader(field)(text)
     except ValueError as exc:
         value = f"invalid: {exc}"
     expected = _full_parse(field, text)

@@ -194,22 +194,22 @@ def test_warning_over_recommended_size() -> None:
 
 
 def test_an_email_in_a_shifted_column_is_not_repeated_in_the_error() -> None:
-    from schemas.contacts import parse_value
+    from schemas.contacts import cell_reader
     from schemas.contract import ContractField
 
     with pytest.raises(ValueError) as raised:
-        parse_value(ContractField(name="Amount", xml="amount", type="decimal"), "bob@example.com")
+        cell_reader(ContractField(name="Amount", xml="amount", type="decimal"))("bob@example.com")
     assert "bob" not in str(raised.value) and "not a number" in str(raised.value)
 
 
 def test_a_whole_number_beyond_the_store_range_is_a_row_error() -> None:
-    from schemas.contacts import parse_value
+    from schemas.contacts import cell_reader
     from schemas.contract import ContractField
 
     points = ContractField(name="Points", xml="points", type="integer")
-    assert parse_value(points, str(2**63 - 1)) == 2**63 - 1
+    assert cell_reader(points)(str(2**63 - 1)) == 2**63 - 1
     with pytest.raises(ValueError, match="too large"):
-        parse_value(points, str(2**63))
+        cell_reader(points)(str(2**63))
 
 
 def test_repeated_texts_are_typed_and_rejected_on_every_line_they_are_on() -> None:
