@@ -342,8 +342,8 @@ def load_contracts(directory: Path, parse: Parse = parse_contract) -> dict[str, 
 # and rewritten.
 
 CACHE_FILE = "contracts.pickle"
-PARSERS = ("contract.py", "contract_yaml.py", "field_types.py")
-CODE = tuple(Path(__file__).with_name(name) for name in PARSERS)  # the code that parses
+# the code that parses: a change to it parses every file again
+CODE = tuple(Path(__file__).with_name(name) for name in ("contract.py", "contract_yaml.py", "field_types.py"))
 SETTLED_NS = 10**9  # a file's mtime is trusted once it is this old
 
 
