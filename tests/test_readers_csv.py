@@ -99,7 +99,8 @@ def test_unaccepted_extension() -> None:
 
 
 def test_rows_are_kept_by_column_a_chunk_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(formats, "CHUNK_ROWS", 3)  # 8 rows: two chunks joined while reading, two rows after
+    monkeypatch.setattr(formats, "FIRST_CHUNK_ROWS", 3)  # 8 rows: two chunks joined while reading, two rows after
+    monkeypatch.setattr(formats, "CHUNK_ROWS", 3)
     rows = [[f"p{i}@example.com", "Ann", "Lee", f"{i:03}", "", "", "SMB"] for i in range(8)]
     lines = [HEADER] + [",".join(row) for row in rows]
     lines.insert(4, "x@example.com,too,few")  # a row error between chunks: its line only
@@ -109,3 +110,15 @@ def test_rows_are_kept_by_column_a_chunk_at_a_time(monkeypatch: pytest.MonkeyPat
     assert [e.line for e in table.row_errors] == [5]
     assert table.take_columns() == [list(column) for column in zip(*rows, strict=True)]
     assert (table.take_columns(), table.rows) == ([], [[]] * 8)  # handed over: the table keeps no cells
+
+
+def test_a_repeating_column_shares_its_texts_and_a_distinct_one_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(formats, "FIRST_CHUNK_ROWS", 4)
+    monkeypatch.setattr(formats, "CHUNK_ROWS", 4)
+    rows = [[f"p{i % 7}@example.com", "Ann", "Lee", f"{i:03}", "", "", "Mid-Market"] for i in range(8)]
+    table = read_bytes("c.csv", "\n".join([HEADER] + [",".join(row) for row in rows]).encode(), NORTHWIND)
+    assert table.rows == rows
+    email, *_, segment = table.take_columns()
+    assert all(cell is segment[0] for cell in segment)  # one str for the column's one text
+    # the first chunk's emails were all distinct: the eighth, equal to the first, is not looked up
+    assert email[7] == email[0] and email[7] is not email[0]

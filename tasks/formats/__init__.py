@@ -28,6 +28,8 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 CHUNK_ROWS = 10_000  # rows a table keeps as row lists before they join its columns
+FIRST_CHUNK_ROWS = 1_000  # the first chunk, joined early: it tells which columns repeat
+REPEATED = 0.5  # a column is deduplicated while its distinct texts are at most this share of its cells
 
 
 @dataclass
@@ -36,7 +38,11 @@ class RawTable:
 
     A reader adds its rows one by one (`add`), each as wide as the others; the table keeps them by
     column, joined a chunk at a time: a large file's row lists never all exist at once (150,000 rows
-    made 23 MB of them, and the holes they left in the interpreter's memory stayed for the write)."""
+    made 23 MB of them, and the holes they left in the interpreter's memory stayed for the write).
+    Equal cells of a column that repeats (a country, a date, a segment) share one str object: 150,000
+    rows take 75 MB less, and factorize compares shared objects by identity. A column mostly of
+    distinct texts (emails, timestamps) is deduplicated no further once a chunk shows it: its look-ups
+    would cost a third of a large CSV's read and save nothing."""
 
     file: str
     format: str  # the FileFormat's name
@@ -49,6 +55,7 @@ class RawTable:
     unwrapped: tuple[str, ...] = ()  # the wrappers taken off the upload, outermost first: ("pgp", "gzip")
     _columns: list[list[str]] = field(default_factory=list, repr=False)
     _pending: list[list[str]] = field(default_factory=list, repr=False)
+    _distinct: list[dict[str, str] | None] = field(default_factory=list, repr=False)  # None: not deduplicated
 
     @property
     def described_format(self) -> str:
@@ -59,7 +66,7 @@ class RawTable:
         """A row of cells read from the source line `line`."""
         self._pending.append(row)
         self.lines.append(line)
-        if len(self._pending) >= CHUNK_ROWS:
+        if len(self._pending) >= (CHUNK_ROWS if self._columns else FIRST_CHUNK_ROWS):
             self._join_pending()
 
     def _join_pending(self) -> None:
@@ -67,8 +74,15 @@ class RawTable:
             return
         if not self._columns:
             self._columns = [[] for _ in self._pending[0]]
-        for column, cells in zip(self._columns, zip(*self._pending, strict=True), strict=True):
-            column.extend(cells)
+            self._distinct = [{} for _ in self._pending[0]]
+        for index, cells in enumerate(zip(*self._pending, strict=True)):
+            column, distinct = self._columns[index], self._distinct[index]
+            if distinct is None:
+                column.extend(cells)
+                continue
+            column.extend(map(distinct.setdefault, cells, cells))
+            if len(distinct) > REPEATED * len(column):
+                self._distinct[index] = None
         self._pending.clear()
 
     @property
