@@ -99,8 +99,7 @@ def test_unaccepted_extension() -> None:
 
 
 def test_rows_are_kept_by_column_a_chunk_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(formats, "FIRST_CHUNK_ROWS", 3)  # 8 rows: two chunks joined while reading, two rows after
-    monkeypatch.setattr(formats, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(formats, "CHUNK_ROWS", 3)  # 8 rows: two chunks joined while reading, two rows after
     rows = [[f"p{i}@example.com", "Ann", "Lee", f"{i:03}", "", "", "SMB"] for i in range(8)]
     lines = [HEADER] + [",".join(row) for row in rows]
     lines.insert(4, "x@example.com,too,few")  # a row error between chunks: its line only
@@ -113,7 +112,6 @@ def test_rows_are_kept_by_column_a_chunk_at_a_time(monkeypatch: pytest.MonkeyPat
 
 
 def test_a_repeating_column_shares_its_texts_and_a_distinct_one_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(formats, "FIRST_CHUNK_ROWS", 4)
     monkeypatch.setattr(formats, "CHUNK_ROWS", 4)
     rows = [[f"p{i % 7}@example.com", "Ann", "Lee", f"{i:03}", "", "", "Mid-Market"] for i in range(8)]
     table = read_bytes("c.csv", "\n".join([HEADER] + [",".join(row) for row in rows]).encode(), NORTHWIND)

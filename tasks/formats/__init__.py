@@ -28,7 +28,6 @@ OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 CHUNK_ROWS = 10_000  # rows a table keeps as row lists before they join its columns
-FIRST_CHUNK_ROWS = 1_000  # the first chunk, joined early: it tells which columns repeat
 REPEATED = 0.5  # a column is deduplicated while its distinct texts are at most this share of its cells
 
 
@@ -66,7 +65,7 @@ class RawTable:
         """A row of cells read from the source line `line`."""
         self._pending.append(row)
         self.lines.append(line)
-        if len(self._pending) >= (CHUNK_ROWS if self._columns else FIRST_CHUNK_ROWS):
+        if len(self._pending) >= CHUNK_ROWS:
             self._join_pending()
 
     def _join_pending(self) -> None:
