@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import fsspec
-
 from schemas.contract import Contract
 from tasks import formats, store
 from tasks.errors import FileRejected
@@ -36,6 +34,7 @@ from tasks.formats.pgp import PgpKey
 from tasks.merge import email_key
 from tasks.settings import Settings
 from tasks.sftp import TMP_DIR
+from tasks.staging import staging_fs
 
 PENDING_REASON = (
     "the file held a person whose data was erased on request (GDPR art. 17) before it was imported; "
@@ -111,7 +110,7 @@ def erase(settings: Settings, contract: Contract, address: str, by: str, now: da
 
 def _holding(settings: Settings, contract: Contract, row: dict[str, Any], key: str) -> StagedCopy | None:
     """The staged copy of a ledger row if it holds the person (None when it does not, or is gone)."""
-    staging, local = fsspec.core.url_to_fs(row["staged_path"])
+    staging, local = staging_fs(row["staged_path"])
     try:
         data = staging.cat_file(local)
     except FileNotFoundError:
@@ -144,12 +143,12 @@ def _lines_of(table: RawTable, contract: Contract, key: str) -> list[int]:
 
 def _replace(settings: Settings, client: str, copy: StagedCopy) -> None:
     """Put the rewritten bytes in place of the staged copy (via a temporary name), or delete the copy."""
-    staging, local = fsspec.core.url_to_fs(copy.url)
+    staging, local = staging_fs(copy.url)
     if copy.rewritten is None:
         if staging.exists(local):
             staging.rm_file(local)
         return
-    _, base = fsspec.core.url_to_fs(settings.staging_url)
+    _, base = staging_fs(settings.staging_url)
     tmp = posixpath.join(base, TMP_DIR, client, f"{uuid.uuid4().hex}.part")  # swept by the sync if left
     staging.makedirs(posixpath.dirname(tmp), exist_ok=True)
     staging.pipe_file(tmp, copy.rewritten)

@@ -16,8 +16,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import fsspec
-
 from schemas.contract import Contract
 from tasks import store
 from tasks.errors import FileRejected
@@ -25,6 +23,7 @@ from tasks.formats.pgp import PgpKey
 from tasks.report import Reports, read_reports
 from tasks.results import Document, pending_documents
 from tasks.settings import Settings
+from tasks.staging import staging_fs
 
 if TYPE_CHECKING:
     from tasks.validate import ParsedFile
@@ -77,7 +76,8 @@ def prepare_file(settings: Settings, contract: Contract, name: str) -> PreparedF
     from tasks.validate import parse_file  # here: a run with no file to read never loads pandas and pandera
 
     started = time.perf_counter()
-    with fsspec.open(staged_url(settings, contract.id, name), "rb") as handle:
+    staging, path = staging_fs(staged_url(settings, contract.id, name))
+    with staging.open(path, "rb") as handle:
         data = handle.read()
     digest = hashlib.sha256(data).hexdigest()
     try:

@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-import fsspec
-
 from schemas.contract import Contract
 from tasks import results, store
 from tasks.settings import Settings
 from tasks.sftp import Sftp
+from tasks.staging import staging_fs
 from tasks.sync import is_known_upload, is_temporary
 
 log = logging.getLogger(__name__)
@@ -79,7 +78,7 @@ class ClientPurge:
 
 
 def _staged_exists(path: str) -> bool:
-    staging, local = fsspec.core.url_to_fs(path)
+    staging, local = staging_fs(path)
     return bool(staging.exists(local))
 
 
@@ -146,7 +145,7 @@ def _delete(sftp: Sftp, contract: Contract, deletion: Deletion) -> bool:
         elif deletion.location == "results":
             sftp.remove_path(deletion.path)
         else:
-            staging, local = fsspec.core.url_to_fs(deletion.path)
+            staging, local = staging_fs(deletion.path)
             staging.rm_file(local)
     except FileNotFoundError:
         return False

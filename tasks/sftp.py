@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncssh
-import fsspec
 from fsspec.asyn import sync
 from fsspec.exceptions import FSTimeoutError
 from fsspec.spec import AbstractFileSystem
@@ -42,6 +41,7 @@ from sshfs import SSHFileSystem
 
 from tasks.errors import ConfigurationError
 from tasks.settings import SftpSettings
+from tasks.staging import staging_fs
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class Sftp:
         discarded, as it is on any error (a dropped or stalled connection, a full disk). An error is raised
         at its file's turn, after the files before it were yielded; the copies then in flight are discarded.
         An earlier staged file of the same name (a crash before its ledger row) is replaced."""
-        staging, base = fsspec.core.url_to_fs(staging_url)
+        staging, base = staging_fs(staging_url)
         tmp_dir, final_dir = posixpath.join(base, TMP_DIR, client), posixpath.join(base, client)
         staging.makedirs(tmp_dir, exist_ok=True)
         staging.makedirs(final_dir, exist_ok=True)
@@ -399,7 +399,7 @@ def _staged_url(staging_url: str, client: str, name: str) -> str:
 
 def remove_stale_temporaries(staging_url: str, client: str, now: datetime) -> int:
     """Delete temporary copies left by a crashed sync (older than STALE_TMP); returns how many."""
-    staging, base = fsspec.core.url_to_fs(staging_url)
+    staging, base = staging_fs(staging_url)
     tmp_dir = posixpath.join(base, TMP_DIR, client)
     if not staging.exists(tmp_dir):
         return 0
