@@ -186,8 +186,14 @@ def running_server(
         finally:
 
             async def stop() -> None:
+                """No more connections, and the sessions still open ended here: a task left pending when
+                the loop closes is reported as destroyed at the interpreter's exit."""
                 acceptor.close()
                 await acceptor.wait_closed()
+                sessions = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+                for task in sessions:
+                    task.cancel()
+                await asyncio.gather(*sessions, return_exceptions=True)
 
             asyncio.run_coroutine_threadsafe(stop(), loop).result(timeout=30)
     finally:
