@@ -30,8 +30,8 @@ from demo.sftp_server import running_server
 from deployments import server
 from tasks import store
 from tasks.errors import RowError
-from tasks.importer import staged_url
 from tasks.settings import load_settings
+from tasks.staging import staged_url
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "examples" / "clients" / "northwind.yaml"
 COMMAND = Path(sys.executable).with_name("sftp-import")  # the entry point installed in this venv
@@ -89,7 +89,7 @@ def stage_one(client: str, number: int) -> None:
     settings = load_settings()  # this process's environment names the benchmark's home
     name = f"one-{number}.csv"
     data = CSV.replace(b"{n}", str(number).encode())
-    path = Path(staged_url(settings, client, name))
+    path = Path(staged_url(settings.staging_url, client, name))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     with store.open_store(settings.db_path) as con:

@@ -23,7 +23,7 @@ from tasks.formats.pgp import PgpKey
 from tasks.report import Reports, read_reports
 from tasks.results import Document, pending_documents
 from tasks.settings import Settings
-from tasks.staging import staging_fs
+from tasks.staging import staged_url, staging_fs
 
 if TYPE_CHECKING:
     from tasks.validate import ParsedFile
@@ -66,17 +66,12 @@ class PreparedFile:
     sha256: str | None = None  # of the staged bytes read, checked against the ledger at commit
 
 
-def staged_url(settings: Settings, client: str, name: str) -> str:
-    """Where the sync staged a client's file: `<staging>/<client>/<name>`."""
-    return f"{settings.staging_url.rstrip('/')}/{client}/{name}"
-
-
 def prepare_file(settings: Settings, contract: Contract, name: str) -> PreparedFile:
     """Read the staged bytes, parse and validate them (no store access)."""
     from tasks.validate import parse_file  # here: a run with no file to read never loads pandas and pandera
 
     started = time.perf_counter()
-    staging, path = staging_fs(staged_url(settings, contract.id, name))
+    staging, path = staging_fs(staged_url(settings.staging_url, contract.id, name))
     with staging.open(path, "rb") as handle:
         data = handle.read()
     digest = hashlib.sha256(data).hexdigest()

@@ -41,7 +41,7 @@ from sshfs import SSHFileSystem
 
 from tasks.errors import ConfigurationError
 from tasks.settings import SftpSettings
-from tasks.staging import staging_fs
+from tasks.staging import staged_url, staging_fs
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ class Sftp:
                     with contextlib.suppress(Exception):
                         staging.rm_file(tmp)
                     raise
-                yield file, Copied(_staged_url(staging_url, client, file.name), *copied)
+                yield file, Copied(staged_url(staging_url, client, file.name), *copied)
         finally:  # copies not taken (an error, or the caller stopped): each operation is bounded, so they end
             futures.wait([future for _, _, future in in_flight])
             for _, tmp, _ in in_flight:
@@ -390,11 +390,6 @@ def _sync_to_disk(handle: Any) -> None:
     handle.flush()
     with contextlib.suppress(AttributeError, OSError, ValueError, NotImplementedError):
         os.fsync(handle.fileno())
-
-
-def _staged_url(staging_url: str, client: str, name: str) -> str:
-    """Where the import finds a staged file: a local path, or a URL under a remote staging."""
-    return posixpath.join(staging_url.rstrip("/"), client, name)
 
 
 def remove_stale_temporaries(staging_url: str, client: str, now: datetime) -> int:

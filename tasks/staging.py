@@ -7,6 +7,8 @@ wrote for the life of the process (s3fs then finds no such file, or sweeps no cr
 
 from __future__ import annotations
 
+import posixpath
+
 import fsspec
 from fsspec.spec import AbstractFileSystem
 
@@ -15,3 +17,8 @@ def staging_fs(url: str) -> tuple[AbstractFileSystem, str]:
     """The filesystem of a staging URL or path, and the path within it; its listings are never cached."""
     fs, path = fsspec.core.url_to_fs(url, use_listings_cache=False)
     return fs, path
+
+
+def staged_url(staging_url: str, client: str, name: str) -> str:
+    """Where the sync stages a client's file and the import reads it: `<staging>/<client>/<name>`."""
+    return posixpath.join(staging_url.rstrip("/"), client, name)

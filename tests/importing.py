@@ -10,8 +10,9 @@ from typing import Any
 from schemas.contract import Contract, load_contracts
 from schemas.samples import Record, write_rows
 from tasks import formats, importer, store
-from tasks.importer import FileImport, staged_url
+from tasks.importer import FileImport
 from tasks.settings import Settings
+from tasks.staging import staged_url
 
 BASE_TIME = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 CLIENTS = load_contracts(Path(__file__).resolve().parents[1] / "examples" / "clients")
@@ -31,7 +32,7 @@ def make_contract(client: str, fields: list[dict[str, Any]], **extra: Any) -> Co
 
 def stage_bytes(settings: Settings, client: str, name: str, data: bytes, received_at: datetime = BASE_TIME) -> None:
     """Put a file where the sync stages it, with its `staged` ledger row."""
-    path = Path(staged_url(settings, client, name))
+    path = Path(staged_url(settings.staging_url, client, name))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     with settings.store.write() as con:

@@ -11,8 +11,8 @@ import pytest
 from flows.cli import main
 from tasks import store
 from tasks.errors import RowError
-from tasks.importer import staged_url
 from tasks.settings import load_settings
+from tasks.staging import staged_url
 from tasks.store import DuckDBStore, Store
 from tests.importing import CLIENTS, contacts, import_file, ledger, stage_bytes
 
@@ -80,7 +80,9 @@ def test_erase_removes_the_person_everywhere_and_logs_no_address(
     assert (logged["files_rewritten"], logged["files_deleted"]) == (2, 1)
     assert not holds_address(repr(logged).encode())
 
-    staged = {n: Path(staged_url(settings, "northwind", n)) for n in ("jan.csv", "feb.csv", "mar.xml", "apr.csv")}
+    staged = {
+        n: Path(staged_url(settings.staging_url, "northwind", n)) for n in ("jan.csv", "feb.csv", "mar.xml", "apr.csv")
+    }
     assert staged["feb.csv"].read_bytes() == "".join(FEB_KEPT).encode()  # the record alone, every other byte kept
     assert not staged["mar.xml"].exists()
     assert staged["apr.csv"].read_bytes() == APR.encode()
