@@ -95,7 +95,7 @@ class RawTable:
     def take_columns(self) -> list[list[str]]:
         """The cells by column, handed over (the table holds none after); [] when no row has a cell."""
         self._join_pending()
-        columns, self._columns = self._columns, []
+        columns, self._columns, self._distinct = self._columns, [], []
         return columns
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.errors import RejectCode
+from tasks.store.connection import connect_duckdb
 from tasks.store.contacts import contact_columns, contacts_table
 from tasks.store.sql import records
 from tasks.writer_lock import writer_lock
@@ -97,15 +98,13 @@ def compact_duckdb(path: Path) -> None:
     DuckDB leaves deleted values in free blocks (a CHECKPOINT does not clear them): only a fresh file
     holds none. Done under the store's writer lock; a reader that has the old file open keeps it
     until it closes."""
-    import duckdb
-
     fresh = path.with_name(path.name + ".compact")
     fresh.unlink(missing_ok=True)
     with writer_lock(path)():
-        old = duckdb.connect(str(path))
+        old = connect_duckdb(path)
         old.execute("CHECKPOINT")  # the write-ahead log into the file, so the copy sees every commit
         old.close()
-        con = duckdb.connect(str(fresh))
+        con = connect_duckdb(fresh)
         try:
             name = con.execute("SELECT current_database()").fetchall()[0][0]
             con.execute("ATTACH ? AS old (READ_ONLY)", [str(path)])
