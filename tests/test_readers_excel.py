@@ -15,6 +15,7 @@ import pytest
 from openpyxl import Workbook
 
 from schemas.contract import Contract, load_contracts
+from schemas.samples import write_rows
 from tasks.errors import FileRejected, RejectCode
 from tasks.formats import OLE_MAGIC, read_bytes
 from tasks.formats.sheet_process import cell_text
@@ -58,6 +59,20 @@ def test_extension_that_lies_is_read_by_content() -> None:
 )
 def test_cell_text(value: float | bool | str | None, text: str) -> None:
     assert cell_text(value) == text
+
+
+@pytest.mark.parametrize(
+    "amount", ["112889334313.83182", "1234567890.123456", "123456789012.345", "19.99", "0.1", "-99999999999999.9"]
+)
+def test_a_decimal_written_to_a_workbook_reads_back_exactly(amount: str) -> None:
+    """A sheet's number keeps 15 significant digits: a decimal with more is written as its text, not rounded
+    (17 digits were written as a 16-digit number and read back changed)."""
+    record = {f.id: None for f in NORTHWIND.fields} | {"email": "a@x.io", "amount": Decimal(amount)}
+    data = write_rows(NORTHWIND, [record], "xlsx")
+    parsed = parse_file("c.xlsx", data, NORTHWIND, max_bytes=10**8, warn_bytes=10**7)
+    assert parsed.errors == []
+    assert parsed.rows["amount"].tolist() == [Decimal(amount)]
+    assert str(parsed.rows["amount"][0]) == amount
 
 
 def test_datetime_cells_and_leading_blank_rows() -> None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from schemas.samples import Record
 
 DATE_FORMAT, DATETIME_FORMAT = "yyyy-mm-dd", "yyyy-mm-dd hh:mm:ss"
+NUMBER_DIGITS = 15  # significant digits a spreadsheet number keeps (Excel's; openpyxl writes 16)
 
 
 def check_zip(name: str, data: bytes) -> None:
@@ -52,9 +53,10 @@ def read(name: str, data: bytes, options: ReadOptions) -> RawTable:
 
 def _fill(cell: WriteOnlyCell, value: Value) -> WriteOnlyCell:
     """The cell set to the value in its Excel type; text stays text even when it starts with '=' (no formula)."""
-    if isinstance(value, Decimal):
+    if isinstance(value, Decimal):  # a number when the sheet keeps it exactly, else its exact text
         as_float = float(value)
-        cell.value = as_float if Decimal(repr(as_float)) == value else FIELD_TYPES["decimal"].text(value)
+        exact = Decimal(format(as_float, f".{NUMBER_DIGITS}g")) == value
+        cell.value = as_float if exact else FIELD_TYPES["decimal"].text(value)
     else:
         cell.value = value
     if isinstance(value, str):
