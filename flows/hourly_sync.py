@@ -198,14 +198,15 @@ def hourly_sync(client: str | None = None) -> Any:
     connections = sftp.Connections(res.settings.sftp)
     failed: dict[str, str] = {}
     try:
-        # quote(): Prefect neither walks nor tracks these arguments; the task gets the object itself
+        # quote(): Prefect neither walks nor tracks these arguments; the task gets the object itself. Walked, a
+        # contract is 64 visits, twice per task call: 0.4 s a pass for the 1,000 contracts of write-ledger
         check_sftp_task(quote(connections))  # type: ignore[call-overload]
         listings = list_folders_task(res, quote(connections), quote([contracts[cid] for cid in sorted(contracts)]))  # type: ignore[call-overload]
-        state = read_ledger_task(res, sorted(contracts), quote(listings))  # type: ignore[call-overload]
+        state = read_ledger_task(res, quote(sorted(contracts)), quote(listings))  # type: ignore[call-overload]
         results, busy = prepare_clients(res, contracts, listings, state)
         futures = {
             cid: sync_client_task.submit(
-                res, quote(connections), contracts[cid], quote(prepared), state.samples.get(cid)
+                res, quote(connections), quote(contracts[cid]), quote(prepared), state.samples.get(cid)
             )  # type: ignore[call-overload]
             for cid, prepared in busy.items()
         }
@@ -218,7 +219,7 @@ def hourly_sync(client: str | None = None) -> Any:
     finally:
         connections.close()
     results.sort(key=lambda r: r.client)
-    write_failed, reports, documents = write_ledger_task(res, quote(results), contracts, state.results_due)  # type: ignore[call-overload]
+    write_failed, reports, documents = write_ledger_task(res, quote(results), quote(contracts), state.results_due)  # type: ignore[call-overload]
     failed.update(write_failed)
     write_results(res, contracts, documents)
     alerts.emit(alert for result in results if result.client not in failed for alert in alerts.sync_alerts(result))
