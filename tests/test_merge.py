@@ -190,8 +190,10 @@ def test_merge_across_files_and_against_the_store(
         stage_records(settings, CONTRACT, name, records, BASE_TIME.replace(minute=i))
     for name in names:
         import_file(settings, CONTRACT, name, "run-1")
-    stored = {c["email"]: (c["name"], c["city"], c["amount"]) for c in contacts(settings, CONTRACT)}
+    rows = contacts(settings, CONTRACT)
+    stored = {c["email"]: (c["name"], c["city"], c["amount"]) for c in rows}
     assert stored == expected
+    assert len(rows) == len(expected)  # one row per contact: an updated contact's old row is gone
     files_stats = ledger(settings, "acme")
     assert [(files_stats[n]["new_contacts"], files_stats[n]["updated_contacts"]) for n in names] == counts
 
