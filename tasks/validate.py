@@ -211,9 +211,9 @@ def read_file(
     return CheckedFile(table, contract, rows_read, warnings)
 
 
-def type_rows(read: CheckedFile) -> ParsedFile:
+def type_rows(checked: CheckedFile) -> ParsedFile:
     """Validate a read file's cells (pandera) and type its valid rows; the cells are handed over, not kept."""
-    table, contract = read.table, read.contract
+    table, contract = checked.table, checked.contract
     named = formats.get(table.format).named_columns
     keys = table.header if named else [h.strip() for h in table.header]
     columns = dict(zip(keys, table.take_columns(), strict=True)) if table.lines else {}
@@ -248,8 +248,8 @@ def type_rows(read: CheckedFile) -> ParsedFile:
         encoding=table.encoding,
         delimiter=table.delimiter,
         rows=rows,
-        rows_read=read.rows_read,
+        rows_read=checked.rows_read,
         columns=keys,
         errors=errors,
-        warnings=read.warnings + table.warnings,
+        warnings=checked.warnings + table.warnings,
     )
