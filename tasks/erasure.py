@@ -33,8 +33,8 @@ from tasks.formats.csv import without_records
 from tasks.formats.pgp import PgpKey
 from tasks.merge import email_key
 from tasks.settings import Settings
-from tasks.sftp import TMP_DIR
 from tasks.staging import staging_fs
+from tasks.temporary_names import TMP_DIR
 
 PENDING_REASON = (
     "the file held a person whose data was erased on request (GDPR art. 17) before it was imported; "

@@ -17,12 +17,16 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schemas.contract import Contract
-from tasks import sftp, store
+from tasks import store
 from tasks.export import write_errors_csv
 from tasks.settings import Settings
+from tasks.temporary_names import writing_name
+
+if TYPE_CHECKING:  # the SSH stack is loaded by `publish` only: an import's peak memory is spent without it
+    from tasks.sftp import Sftp
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +68,7 @@ class Document:
 
 
 NAME_MAX = 255  # bytes in a file name, on the SFTP server's filesystem as on most
-_WRITING = len(sftp.writing_name("").encode())  # what `Sftp.write_atomic`'s temporary name adds
+_WRITING = len(writing_name("").encode())  # what `Sftp.write_atomic`'s temporary name adds
 _ROOM = NAME_MAX - _WRITING - len(".errors.csv")  # bytes left for the upload's part of a result's name
 
 
@@ -258,7 +262,7 @@ def pending_documents(con: Any, contracts: dict[str, Contract], retention_days: 
     return documents
 
 
-def write_results(connection: sftp.Sftp, contract: Contract, documents: list[Document]) -> list[store.ResultKey]:
+def write_results(connection: Sftp, contract: Contract, documents: list[Document]) -> list[store.ResultKey]:
     """Write documents into the client's `results/` folder (the errors CSV first); those written.
 
     A document that cannot be written is logged and left due: the next sync pass writes it."""
@@ -279,6 +283,8 @@ def publish(settings: Settings, contract: Contract, documents: list[Document]) -
     """`write_results` over a connection of its own; a connection that fails writes nothing (logged, never raised)."""
     if not documents:
         return []
+    from tasks import sftp
+
     try:
         with sftp.connect(settings.sftp) as connection:
             return write_results(connection, contract, documents)

@@ -42,10 +42,10 @@ from sshfs import SSHFileSystem
 from tasks.errors import ConfigurationError
 from tasks.settings import SftpSettings
 from tasks.staging import staged_url, staging_fs
+from tasks.temporary_names import TMP_DIR, writing_name
 
 log = logging.getLogger(__name__)
 
-TMP_DIR = ".incoming"  # under the staging root; temporary copies, never read by the import
 STALE_TMP = timedelta(hours=6)  # leftovers of a crashed copy older than this are removed
 CHUNK = 1 << 20  # one read: asyncssh pipelines it in the server's block size; the next is in flight meanwhile
 # AES-GCM first (AES-NI in OpenSSL: the cipher costs least of the client's CPU), then asyncssh's defaults
@@ -366,11 +366,6 @@ def sshfs_finalizers(fs: SSHFileSystem) -> list[weakref.finalize]:
     filesystem: a pass after one that used 8 connections stalled 8 s in one collection."""
     registry: dict[weakref.finalize, Any] = getattr(weakref.finalize, "_registry", {})
     return [finalizer for finalizer in list(registry) if (found := finalizer.peek()) is not None and found[0] is fs]
-
-
-def writing_name(name: str) -> str:
-    """The temporary name `Sftp.write_atomic` writes `name` under: hidden, unique, `.tmp`."""
-    return f".{name}.{uuid.uuid4().hex[:12]}.tmp"
 
 
 def _retrieve(operation: asyncio.Future[Any]) -> None:

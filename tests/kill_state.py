@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks import sftp as sftp_module
-from tasks import store
+from tasks import store, temporary_names
 from tasks.settings import Settings
 
 # differ from run to run however right the result: when it ran, how long it took, which run did it
@@ -85,7 +85,7 @@ def staging_problems(settings: Settings, files: list[dict[str, Any]]) -> tuple[f
     """The staged files (relative paths) and where they and the ledger disagree: a file without its
     row, a row (not purged) without its file or with other bytes, a temporary copy left over."""
     root = Path(settings.staging_url)
-    incoming = root / sftp_module.TMP_DIR
+    incoming = root / temporary_names.TMP_DIR
     on_disk = {p for p in root.rglob("*") if p.is_file() and incoming not in p.parents}
     problems = []
     for row in files:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from schemas.contract import load_contracts
-from tasks import importer, retention, sftp, sync
+from tasks import importer, retention, sftp, sync, temporary_names
 from tasks.settings import load_settings
 from tests.conftest import EXAMPLE_CLIENTS
 from tests.importing import contacts, ledger
@@ -99,7 +99,7 @@ def test_sync_import_and_retention_on_s3_staging(asyncssh_target: SftpTarget, s3
     assert staged_names(run_sync(now)) == ["monday.csv"]
     staged = f"{staging}/northwind/monday.csv"
     assert bucket.cat_file(staged) == CSV  # whole, under its own name
-    assert bucket.find(f"{staging}/{sftp.TMP_DIR}") == []  # no temporary copy left
+    assert bucket.find(f"{staging}/{temporary_names.TMP_DIR}") == []  # no temporary copy left
     row = ledger(settings, "northwind")["monday.csv"]
     assert (row["status"], row["sha256"]) == ("staged", hashlib.sha256(CSV).hexdigest())
 
@@ -125,7 +125,7 @@ def test_a_listing_made_earlier_never_hides_what_another_machine_wrote(
     bucket, staging = s3_staging
     settings = load_settings()
     now = datetime.now(UTC)
-    incoming = f"{staging}/{sftp.TMP_DIR}/northwind"
+    incoming = f"{staging}/{temporary_names.TMP_DIR}/northwind"
     bucket.pipe_file(f"{incoming}/first.part", b"half a file")  # a copy in progress on another machine
     assert sftp.remove_stale_temporaries(settings.staging_url, "northwind", now) == 0  # recent: kept, listed
     bucket.pipe_file(f"{incoming}/second.part", b"half a file")  # then that machine's sync dies mid-copy

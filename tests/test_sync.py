@@ -19,7 +19,7 @@ import pytest
 
 from demo.sftp_server import ServerInfo, write_known_hosts
 from schemas.contract import Contract, load_contracts
-from tasks import sftp, store, sync
+from tasks import sftp, store, sync, temporary_names
 from tasks.settings import Settings, load_settings
 from tests.conftest import EXAMPLE_CLIENTS
 from tests.importing import record_arrival
@@ -65,7 +65,7 @@ def staged(settings: Settings, client: str) -> set[str]:
 
 
 def incoming(settings: Settings, client: str) -> list[Path]:
-    folder = Path(settings.staging_url) / sftp.TMP_DIR / client
+    folder = Path(settings.staging_url) / temporary_names.TMP_DIR / client
     return list(folder.iterdir()) if folder.exists() else []
 
 
