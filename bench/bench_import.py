@@ -95,11 +95,10 @@ class Bench:
 
     def seed(self, clients: list[str], rows: int) -> None:
         """`rows` stored contacts (0 … rows-1) for each client, through the store's own upsert."""
-        import pandas as pd
-
         from tasks import store
+        from tests.importing import stored_frame
 
-        seed = pd.DataFrame([record(i, 0) for i in range(rows)]).assign(_line=range(2, rows + 2))
+        seed = stored_frame(contract_for("x"), [record(i, 0) for i in range(rows)])
         with store.open_store(self.settings.db_path) as con:
             for client in clients:
                 with store.transaction(con):

@@ -4,7 +4,8 @@ The schema checks the table of text cells a reader produced (columns named by th
 names). A type check parses its whole column at once, each distinct text once, with the parser of
 its type (schemas/field_types.py), and keeps the result: the typing of the valid rows and the
 reasons of the failed cells read it, so what passes the check always converts and nothing is parsed
-twice. The parser's ValueError message is the client-facing reason."""
+twice. The parser's ValueError message is the client-facing reason. The values are kept as the store
+takes them: a type stored as text (decimals) keeps the exact text (`TypeSpec.stored_as_text`)."""
 
 from __future__ import annotations
 
@@ -21,24 +22,30 @@ from schemas.field_types import FIELD_TYPES, Value
 REQUIRED_CHECK = "required"
 
 
-def cell_reader(field: ContractField) -> Callable[[str], Value]:
+def cell_reader(field: ContractField, *, stored: bool = False) -> Callable[[str], Value]:
     """The field's reader of one cell: its typed value, None when empty; ValueError with the reason when
     it is invalid. Made once per column: what the field's type decides is looked up here, not per cell.
+    `stored`: the value as the store takes it, the exact text of a type stored as text (decimals).
 
     Free text (strings) is kept exactly as written; every other type is read with surrounding
     spaces trimmed, by its parser in the registry (schemas/field_types.py)."""
     spec = FIELD_TYPES[field.type]
-    free_text, parse = spec.free_text, spec.parse
+    free_text, parse, as_text = spec.free_text, spec.parse, stored and spec.stored_as_text
     match, quick = (spec.quick[0].match, spec.quick[1]) if spec.quick is not None else (None, None)
 
     def read(text: str) -> Value:
         value = text if free_text else text.strip()
         if match is not None and match(value):
+            if as_text:  # a common text is its own exact text: no object made, none turned back
+                return value
             try:  # a common text: one plain call; an impossible one (2024-02-30) is explained by the parser
                 return quick(value)  # type: ignore[misc]  # set with `match`
             except ValueError:
                 pass
-        return parse(field, value) if value else None
+        if not value:
+            return None
+        typed = parse(field, value)
+        return spec.text(typed) if as_text else typed
 
     return read
 
@@ -64,7 +71,8 @@ class ParsedColumn:
 
 
 def parse_column(field: ContractField, texts: pd.Series) -> ParsedColumn:
-    """Every cell of a text column parsed, each distinct text once (an enum or a date repeats a lot).
+    """Every cell of a text column parsed to its value as the store takes it, each distinct text once (an
+    enum or a date repeats a lot).
 
     Free text needs no parser: its cells are the values, '' none."""
     cells = texts.to_numpy(dtype=object)
@@ -73,7 +81,7 @@ def parse_column(field: ContractField, texts: pd.Series) -> ParsedColumn:
         texts_kept[cells == ""] = None
         return ParsedColumn(texts_kept)
     codes, distinct = pd.factorize(cells)
-    read = cell_reader(field)
+    read = cell_reader(field, stored=True)
     values = np.empty(len(distinct), dtype=object)
     reasons = np.full(len(distinct), None, dtype=object)
     invalid = False

@@ -26,7 +26,8 @@ SEPARATORS = {",": "comma", ";": "semicolon"}
 
 @dataclass
 class ParsedFile:
-    """A file read and validated: the valid rows typed (columns = xml names + `_line`), and the rest."""
+    """A file read and validated: the valid rows typed as the store takes them (a decimal as its exact
+    text; columns = xml names + `_line`), and the rest."""
 
     file: str
     format: str

@@ -5,14 +5,20 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from schemas.contract import Contract, load_contracts
+from schemas.field_types import FIELD_TYPES, to_text
 from schemas.samples import Record, write_rows
 from tasks import formats, importer, store
 from tasks.importer import FileImport
 from tasks.settings import Settings
 from tasks.staging import staged_url
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tasks.validate import ParsedFile
 
 BASE_TIME = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 CLIENTS = load_contracts(Path(__file__).resolve().parents[1] / "examples" / "clients")
@@ -60,6 +66,29 @@ def stage_records(
     fmt = name.rsplit(".", 1)[-1]
     assert fmt in formats.writable()
     stage_bytes(settings, contract.id, name, write_rows(contract, records, fmt), received_at)
+
+
+def typed_records(parsed: ParsedFile, contract: Contract) -> list[dict[str, Any]]:
+    """A parsed file's kept rows as typed values, without `_line`: a value the rows keep as its exact text
+    (a decimal) is read by its type's parser, to compare with the records a file was written from."""
+    as_text = [f for f in contract.fields if FIELD_TYPES[f.type].stored_as_text]
+    records: list[dict[str, Any]] = parsed.rows.drop(columns="_line").to_dict("records")
+    for record in records:
+        for field in as_text:
+            if record[field.id] is not None:
+                record[field.id] = FIELD_TYPES[field.type].parse(field, record[field.id])
+    return records
+
+
+def stored_frame(contract: Contract, records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Typed records as `tasks.validate` hands a file's rows to the store: a value kept as its exact text
+    (a decimal) as its text form, and `_line` counted from 2 (under a header)."""
+    import pandas as pd
+
+    as_text = {f.id: f for f in contract.fields if FIELD_TYPES[f.type].stored_as_text}
+    rows = [{k: (to_text(as_text[k], v) or None) if k in as_text else v for k, v in r.items()} for r in records]
+    frame = pd.DataFrame(rows, columns=[f.id for f in contract.fields]).astype(object)
+    return frame.assign(_line=range(2, len(rows) + 2))
 
 
 def contacts(settings: Settings, contract: Contract) -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,7 +21,7 @@ from schemas.field_types import FIELD_TYPES, OPTIONS, to_json, to_text
 from schemas.samples import SAMPLE_ROWS, example_value
 from tasks import store
 from tasks.store import Store
-from tests.importing import make_contract
+from tests.importing import make_contract, stored_frame
 
 OPTION_VALUES: dict[str, Any] = {"values": ("Gold", "Silver"), "format": "%d/%m/%Y"}
 
@@ -63,9 +62,7 @@ def test_every_type_is_stored_in_its_own_column_type_and_read_back_exactly(backe
     contract = make_contract("every", [field_of(k, required=k == "email").model_dump() for k in kinds])
     rows = [{f.id: example_value(f, i) for f in contract.fields} for i in range(SAMPLE_ROWS)]
     with backend.write() as con, store.transaction(con):
-        store.upsert_contacts(
-            con, contract, pd.DataFrame(rows).assign(_line=range(2, 2 + SAMPLE_ROWS)), "f.csv", datetime.now(UTC)
-        )
+        store.upsert_contacts(con, contract, stored_frame(contract, rows), "f.csv", datetime.now(UTC))
         types = dict(store.contact_columns(con, "every").values())
         assert store.read_contacts(con, contract) == rows
     assert {k: types[k] for k in kinds} == {k: FIELD_TYPES[k].sql for k in kinds}

@@ -16,6 +16,7 @@ from tasks.errors import FileRejected, RejectCode
 from tasks.formats import FORMATS, detect_format, read_bytes
 from tasks.validate import parse_file
 from tests import jsonl_format
+from tests.importing import typed_records
 
 CONTRACTS = load_contracts(Path(__file__).parents[1] / "examples" / "clients")
 CONTOSO: Contract = CONTRACTS["contoso"]
@@ -109,7 +110,7 @@ def test_a_plugged_in_format_is_read_validated_and_written(client: str) -> None:
     contract = CONTRACTS[client]
     parsed = parse_file("c.jsonl", write_sample(contract, "jsonl"), contract, max_bytes=10**8, warn_bytes=10**7)
     assert parsed.format == "jsonl" and parsed.errors == []
-    assert parsed.rows.drop(columns="_line").to_dict("records") == sample_records(contract)
+    assert typed_records(parsed, contract) == sample_records(contract)
 
 
 @pytest.mark.usefixtures("with_jsonl")

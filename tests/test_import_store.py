@@ -61,6 +61,28 @@ def test_each_type_has_its_own_column_type_and_round_trips(home: Path) -> None:
     assert contacts(settings, ACME) == [FULL]
 
 
+def test_a_decimal_is_stored_exactly_however_the_file_writes_it(home: Path) -> None:
+    """A decimal reaches the store as its text: a sign, leading zeros, a bare point, spaces or 38 digits
+    are read exactly by the store's DECIMAL, the same number as the type's parser reads."""
+    settings = load_settings()
+    amounts = {
+        "a@x.com": ("+007.50", Decimal("7.5")),
+        "b@x.com": ("-0", Decimal("0")),
+        "c@x.com": (".5", Decimal("0.5")),
+        "d@x.com": ("5.", Decimal("5")),
+        "e@x.com": (" 12.50 ", Decimal("12.5")),
+        "f@x.com": ("0000000000000000000000000001.25", Decimal("1.25")),
+        "g@x.com": ("-9999999999999999999999999999.9999999999", Decimal("-9999999999999999999999999999.9999999999")),
+        "h@x.com": ("00000000000000000000000000000000000042", Decimal("42")),  # 38 digits, 36 of them zeros
+    }
+    contract = make_contract("acme", [ALL_TYPES[0], ALL_TYPES[3]])
+    body = "".join(f'{email},"{text}"\r\n' for email, (text, _) in amounts.items())
+    stage_bytes(settings, "acme", "a.csv", ("Email,Amount\r\n" + body).encode())
+    assert import_file(settings, contract, "a.csv", "r").status == "imported"
+    stored = {c["email"]: c["amount"] for c in contacts(settings, contract)}
+    assert stored == {email: value for email, (_, value) in amounts.items()}
+
+
 def test_a_contract_gaining_a_field_keeps_the_stored_data(home: Path) -> None:
     settings = load_settings()
     before = make_contract("acme", ALL_TYPES[:3])

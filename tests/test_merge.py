@@ -28,9 +28,8 @@ Row = tuple[str, str | None, str | None, str | None]
 
 
 def frame(rows: list[Row]) -> pd.DataFrame:
-    data = pd.DataFrame(
-        [(e, n, c, Decimal(a) if a else None) for e, n, c, a in rows], columns=["email", "name", "city", "amount"]
-    ).astype(object)
+    """A file's rows as `tasks.validate` hands them to the store: the amount as the file's exact text."""
+    data = pd.DataFrame(rows, columns=["email", "name", "city", "amount"]).astype(object)
     data["_line"] = range(2, len(rows) + 2)
     return data
 

@@ -33,7 +33,7 @@ def test_libreoffice_workbooks(name: str) -> None:
     rows = parsed.rows.to_dict("records")
     assert [r["account_id"] for r in rows] == ["00123", "12345", "00789"]  # text kept, number cell without '.0'
     assert [r["purchase_date"] for r in rows] == [date(2024, 1, 15), date(2024, 2, 29), date(2024, 12, 31)]
-    assert [r["amount"] for r in rows] == [Decimal("19.99"), Decimal("250"), Decimal("1234.50")]
+    assert [r["amount"] for r in rows] == ["19.99", "250", "1234.50"]
     assert [r["_line"] for r in rows] == [2, 3, 4]
     assert {(e.line, e.field) for e in parsed.errors} == {(5, "Email"), (5, "Purchase Date"), (5, "Segment")}
 
@@ -71,8 +71,7 @@ def test_a_decimal_written_to_a_workbook_reads_back_exactly(amount: str) -> None
     data = write_rows(NORTHWIND, [record], "xlsx")
     parsed = parse_file("c.xlsx", data, NORTHWIND, max_bytes=10**8, warn_bytes=10**7)
     assert parsed.errors == []
-    assert parsed.rows["amount"].tolist() == [Decimal(amount)]
-    assert str(parsed.rows["amount"][0]) == amount
+    assert parsed.rows["amount"].tolist() == [amount]
 
 
 def test_datetime_cells_and_leading_blank_rows() -> None:

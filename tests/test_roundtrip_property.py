@@ -15,6 +15,7 @@ from schemas.contract import Contract, CsvOptions, load_contracts
 from schemas.samples import Record, write_rows
 from tasks.formats import FORMATS
 from tasks.validate import parse_file
+from tests.importing import typed_records
 
 CONTRACTS = load_contracts(Path(__file__).parents[1] / "examples" / "clients")
 TRICKY = (
@@ -84,7 +85,7 @@ def test_roundtrip(client: str, fmt: str, delimiter: str | None, encoding: str) 
         assume(encoding != "cp1252" or data.isascii() or not _is_utf8(data))
         parsed = parse_file(f"c.{fmt}", data, contract, max_bytes=10**8, warn_bytes=10**7)
         assert parsed.errors == []
-        assert parsed.rows.drop(columns="_line").to_dict("records") == contacts
+        assert typed_records(parsed, contract) == contacts
         if delimiter:
             ascii_only = encoding == "cp1252" and data.isascii()  # plain ASCII is valid UTF-8 too
             assert (parsed.encoding, parsed.delimiter) == ("utf-8" if ascii_only else encoding, contract.csv.delimiter)

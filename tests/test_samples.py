@@ -10,6 +10,7 @@ from schemas.contract import Contract, load_contracts
 from schemas.samples import SAMPLE_ROWS, sample_records, write_sample
 from tasks.formats import writable
 from tasks.validate import parse_file
+from tests.importing import typed_records
 
 CONTRACTS = load_contracts(Path(__file__).parents[1] / "examples" / "clients")
 
@@ -21,7 +22,7 @@ def test_sample_validates_with_zero_errors(client: str, fmt: str) -> None:
     parsed = parse_file(f"sample.{fmt}", write_sample(contract, fmt), contract, max_bytes=10**8, warn_bytes=10**7)
     assert parsed.errors == []
     assert parsed.rows_read == len(parsed.rows) == SAMPLE_ROWS
-    assert parsed.rows.drop(columns="_line").to_dict("records") == sample_records(contract)
+    assert typed_records(parsed, contract) == sample_records(contract)
 
 
 @pytest.mark.parametrize("client", sorted(CONTRACTS))

@@ -13,7 +13,7 @@ from tasks.store.sql import Dialect, dialect_of, latest, quote_name, records
 if TYPE_CHECKING:
     import pandas as pd
 
-    from schemas.contract import Contract, ContractField
+    from schemas.contract import Contract
 
 # One contacts table per client, `contacts_<id>`: a statement can only reach the table of the
 # client id it is given, and an upsert reads and rewrites that client's rows only, however many
@@ -110,16 +110,9 @@ def _listed(column: pd.Series) -> list[Any]:
     return values.where(values.notna(), None).tolist()
 
 
-def _scannable(column: pd.Series, field: ContractField) -> pd.Series:
-    """A field's typed column as DuckDB scans it fastest: decimals as their exact text (cast back by the
-    store's DECIMAL: a Decimal object costs DuckDB 4× more), everything else as it is."""
-    if field.type != "decimal":
-        return column
-    return column.map(lambda value: None if value is None else format(value, "f"))
-
-
 def upsert_contacts(con: Any, contract: Contract, rows: pd.DataFrame, file: str, now: datetime) -> MergeCounts:
-    """Merge a file's valid rows (typed values by xml name, and `_line`) into the client's contacts.
+    """Merge a file's valid rows (typed values by xml name as `tasks.validate` gives them, and `_line`) into
+    the client's contacts.
 
     The rows reach the store typed as `_incoming` (DuckDB: a view over a frame of the columns;
     PostgreSQL: a temp table filled by COPY). One query of `tasks.merge` folds them with the stored
@@ -145,7 +138,7 @@ def upsert_contacts(con: Any, contract: Contract, rows: pd.DataFrame, file: str,
             {
                 "k": pd.Series(keys, index=rows.index, dtype=object),
                 "o": rows["_line"],
-                **{f"v{i}": _scannable(rows[f.id], f) for i, f in typed.items()},
+                **{f"v{i}": rows[f.id] for i, f in typed.items()},
             },
             copy=False,
         )
