@@ -96,6 +96,17 @@ def test_the_flows_load_pandas_only_to_read_a_file() -> None:
     assert done.returncode == 0, done.stderr
 
 
+def test_an_import_loads_the_ssh_stack_only_to_write_results() -> None:
+    """An import's process reaches its peak (a large file's merge) without asyncssh and sshfs (15 MB): they
+    come with the first result written back into the client's folder."""
+    probe = (
+        "import sys, flows.daily_import, flows.import_slot, tasks.importer, tasks.erasure; "
+        "loaded = [m for m in ('asyncssh', 'sshfs') if m in sys.modules]; assert not loaded, loaded"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
 def test_status_shows_a_changed_contract_and_names_a_broken_one(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clients = home.parent / "clients"
     shutil.copytree(EXAMPLE_CLIENTS, clients)
