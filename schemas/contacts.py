@@ -52,8 +52,9 @@ def cell_reader(field: ContractField, *, stored: bool = False) -> Callable[[str]
 
 @dataclass(frozen=True)
 class ParsedColumn:
-    """A text column parsed: per cell the typed value (None when empty or invalid), and the reason a cell
-    is invalid, where one is (None when every cell is valid: no array of Nones, 1 MB at 150,000 rows)."""
+    """A text column parsed: per cell the typed value as the store takes it (a decimal's exact text; None
+    when empty or invalid), and the reason a cell is invalid, where one is (None when every cell is valid:
+    no array of Nones, 1 MB at 150,000 rows)."""
 
     values: np.ndarray
     reasons: np.ndarray | None = None

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from schemas.contract import Contract, load_contracts
+from schemas.contacts import cell_reader
+from schemas.contract import Contract, ContractField, load_contracts
 from schemas.field_types import FIELD_TYPES, to_text
 from schemas.samples import Record, write_rows
 from tasks import formats, importer, store
@@ -68,15 +69,20 @@ def stage_records(
     stage_bytes(settings, contract.id, name, write_rows(contract, records, fmt), received_at)
 
 
+def _stored_as_text(contract: Contract) -> dict[str, ContractField]:
+    """The contract's fields whose values reach the store as their exact text (decimals), by xml name."""
+    return {f.id: f for f in contract.fields if FIELD_TYPES[f.type].stored_as_text}
+
+
 def typed_records(parsed: ParsedFile, contract: Contract) -> list[dict[str, Any]]:
     """A parsed file's kept rows as typed values, without `_line`: a value the rows keep as its exact text
-    (a decimal) is read by its type's parser, to compare with the records a file was written from."""
-    as_text = [f for f in contract.fields if FIELD_TYPES[f.type].stored_as_text]
+    (a decimal) is read by its field's cell reader, to compare with the records a file was written from."""
+    readers = {name: cell_reader(field) for name, field in _stored_as_text(contract).items()}
     records: list[dict[str, Any]] = parsed.rows.drop(columns="_line").to_dict("records")
     for record in records:
-        for field in as_text:
-            if record[field.id] is not None:
-                record[field.id] = FIELD_TYPES[field.type].parse(field, record[field.id])
+        for name, read in readers.items():
+            if record[name] is not None:
+                record[name] = read(record[name])
     return records
 
 
@@ -85,7 +91,7 @@ def stored_frame(contract: Contract, records: list[dict[str, Any]]) -> pd.DataFr
     (a decimal) as its text form, and `_line` counted from 2 (under a header)."""
     import pandas as pd
 
-    as_text = {f.id: f for f in contract.fields if FIELD_TYPES[f.type].stored_as_text}
+    as_text = _stored_as_text(contract)
     rows = [{k: (to_text(as_text[k], v) or None) if k in as_text else v for k, v in r.items()} for r in records]
     frame = pd.DataFrame(rows, columns=[f.id for f in contract.fields]).astype(object)
     return frame.assign(_line=range(2, len(rows) + 2))
