@@ -5,7 +5,9 @@ Each format (CSV comma UTF-8, CSV semicolon UTF-16, XLSX, XLS, XML) of a 5,000-r
 stored contacts, half are new. "Ours" is `import_client` (read, sha256, parse, validate, type, merge,
 one transaction, run totals, report), split into read/validate/merge and write. Each run imports
 into a client of its own (same stored contacts each time) and runs ours, the DuckDB floor and dlt
-back to back (bench/peers.py). The 150,000-row runs are child processes, for their peak memory.
+back to back (bench/peers.py). The 150,000-row runs are child processes, for their peak memory; each
+run also imports 75,000 and 1,000 rows of the same shape (centred on the big seed's last contact: half
+stored, half new), for how the peak grows with the file.
 Run: `.venv/bin/python -m bench.bench_import` (part of `python -m bench`; BENCH_RUNS runs)."""
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from bench.measure import Line, runs
 from bench.peer_tools import peak_mb
 
 CLIENTS, PER_CLIENT, ROWS, BIG_ROWS = 200, 5_000, 5_000, 150_000
+GROWTH_FILES = {"big": BIG_ROWS, "half": BIG_ROWS // 2, "tiny": 1_000}  # the files the memory growth compares
 FIELDS = [
     {"name": "Email", "xml": "email", "type": "email", "required": True},
     {"name": "First Name", "xml": "first_name"},
@@ -75,6 +78,13 @@ def record(i: int, salt: int) -> dict[str, Any]:
     }
 
 
+def window(rows: int) -> list[dict[str, Any]]:
+    """`rows` changed contacts centred on the big seed's last one: half of them stored, half new (the big file
+    is the window of BIG_ROWS)."""
+    start = BIG_ROWS // 2 - rows // 2
+    return [record(i, 1) for i in range(start, start + rows)]
+
+
 def contract_for(client: str, variant: Variant = CSV) -> Any:
     """The bench's 12-field contract for a client, with the variant's delimiter and room for 150,000 rows."""
     from tests.importing import make_contract
@@ -117,8 +127,8 @@ class Bench:
                 contract = contract_for("x", variant)
                 path.write_bytes(write_rows(contract, rows, variant.extension, encoding=variant.encoding))
             self.files[variant.name] = path
-        big = [record(i, 1) for i in range(BIG_ROWS)]  # the first half stored (the big seed), changed
-        for name, records in (("big", big), ("seed", [record(i, 0) for i in range(PER_CLIENT)]),
+        windows = [(name, window(rows)) for name, rows in GROWTH_FILES.items()]
+        for name, records in (*windows, ("seed", [record(i, 0) for i in range(PER_CLIENT)]),
                               ("big-seed", [record(i, 0) for i in range(BIG_ROWS // 2)])):  # fmt: skip
             self.files[name] = self.folder / f"{name}.csv"
             self.files[name].write_bytes(write_rows(contract_for("x"), records, "csv"))
@@ -152,6 +162,13 @@ class Bench:
         os.sync()
         return peers.child([sys.executable, "-m", "bench.bench_import", "once", client, name])
 
+    def growth(self, peaks: dict[str, float]) -> tuple[float, float, float]:
+        """How the peak grows with the file, above the 1,000-row import's (the process, its libraries, the store):
+        from 75,000 to 150,000 rows the peak's growth and the file's, and the MB each MB of the big file costs."""
+        sizes = {name: self.files[name].stat().st_size / 2**20 for name in GROWTH_FILES}
+        memory, size = peaks["big"] - peaks["tiny"], sizes["big"] - sizes["tiny"]
+        return memory / (peaks["half"] - peaks["tiny"]), size / (sizes["half"] - sizes["tiny"]), memory / size
+
     def floor(self, table: str, variant: Variant, file: Path) -> dict[str, Any]:
         """The DuckDB floor for a CSV of the bench's contract."""
         from schemas.field_types import FIELD_TYPES
@@ -184,12 +201,14 @@ def lines() -> list[Line]:
     peak = Line("import 150k", "peak memory", "DuckDB floor", unit="MB")
     peak_dlt = Line("import 150k", "peak memory vs dlt", "dlt", unit="MB")
     peak_target = Line("import 150k", "peak memory", "target 300 MB", unit="MB", target=1.0, target_note="≤ 300 MB")
+    growth = Line("import 150k", "peak memory growth, 150,000 vs 75,000 rows", "the file's growth", unit="×",
+                  target=1.0, target_note="grows no faster than the file")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench-import-") as name:
         bench = Bench(Path(name))
         clients = [f"client{c:03}" for c in range(CLIENTS)]
         started = time.perf_counter()
         bench.seed(clients, PER_CLIENT)
-        bench.seed([f"big{r}" for r in range(count)], BIG_ROWS // 2)
+        bench.seed([f"{kind}{r}" for kind in GROWTH_FILES for r in range(count)], BIG_ROWS // 2)
         bench.write_files()
         print(f"  store of {CLIENTS * PER_CLIENT:,} contacts and the files in {time.perf_counter() - started:.0f} s")
         for variant in VARIANTS:  # warm-up: imports and first-call costs, into the last clients
@@ -219,8 +238,11 @@ def lines() -> list[Line]:
             peak.add(mine["peak_mb"], floor["peak_mb"])
             peak_dlt.add(mine["peak_mb"], theirs["peak_mb"])
             peak_target.add(mine["peak_mb"], 300.0)
+            peaks = {kind: bench.ours_child(f"{kind}{run}", bench.files[kind])["peak_mb"] for kind in ("half", "tiny")}
+            ratio, file_ratio, per_file_mb = bench.growth(peaks | {"big": mine["peak_mb"]})
+            growth.add(ratio, file_ratio, mb_per_file_mb=per_file_mb)
             print(f"  150,000 rows: run {run + 1}/{count} done", flush=True)
-    return [*small.values(), vs_dlt, *other.values(), big, big_dlt, big_target, peak, peak_dlt, peak_target]
+    return [*small.values(), vs_dlt, *other.values(), big, big_dlt, big_target, peak, peak_dlt, peak_target, growth]
 
 
 def once(client: str, name: str) -> None:
