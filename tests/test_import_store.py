@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -173,3 +175,29 @@ def test_a_file_whose_every_row_is_rejected_is_imported_with_its_errors(home: Pa
     outcome = import_file(settings, ACME, "bad.csv", "r1")
     assert (outcome.status, outcome.stats["rows_rejected"], outcome.stats["new_contacts"]) == ("imported", 1, 0)
     assert contacts(settings, ACME) == []
+
+
+def test_a_files_rows_are_freed_as_soon_as_it_is_committed(home: Path) -> None:
+    """A file's typed rows (most of a large import's memory) are held by nothing once its transaction commits:
+    not by the next file's merge, the run's close or the store's checkpoint. Reference counting alone frees
+    them (the cycle collector is off here): no cycle keeps them until a collection."""
+    settings = load_settings()
+    header = "Email,Name,Points,Amount,Born,Seen,Opted In,Tier\n"
+    stage_bytes(
+        settings, "acme", "a.csv", f"{header}ada@example.com,Ada,1,2.5,2000-01-01,,yes,Gold\nnope,,,,,,,\n".encode()
+    )
+    stage_bytes(settings, "acme", "b.csv", f"{header}bob@example.com,Bob,,,,,,\n".encode())
+    prepared = importer.prepare_files(settings, ACME, ["a.csv", "b.csv"])
+    rows = [weakref.ref(item.parsed.rows) for item in prepared if item.parsed is not None]
+    held: list[list[bool]] = []
+    gc.disable()
+    try:
+        with settings.store.write() as con:
+            outcomes = importer.commit_files(
+                con, ACME, prepared, "r1", on_commit=lambda _: held.append([ref() is not None for ref in rows])
+            )
+    finally:
+        gc.enable()
+    assert [o.status for o in outcomes] == ["imported", "imported"]
+    assert held == [[False, True], [False, False]]  # after a.csv's commit only b.csv's rows remain; then none
+    assert {c["email"] for c in contacts(settings, ACME)} == {"ada@example.com", "bob@example.com"}
