@@ -38,13 +38,22 @@ class SftpTarget:
         return folder
 
 
+UPLOADING = 600  # a settle time no pass of a test outlasts: a file written now is still being uploaded
+
+
 def point_env_at(monkeypatch: pytest.MonkeyPatch, server: ServerInfo, remote_root: str, settle: int = 1) -> None:
     """Set the SFTP_IMPORT_SFTP_* variables (key login, known_hosts) and a short settle time."""
     for key, value in server.env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("SFTP_IMPORT_SFTP_PASSWORD", raising=False)
     monkeypatch.setenv("SFTP_IMPORT_SFTP_ROOT", remote_root)
-    monkeypatch.setenv("SFTP_IMPORT_SETTLE_SECONDS", str(settle))
+    set_settle(monkeypatch, settle)
+
+
+def set_settle(monkeypatch: pytest.MonkeyPatch, seconds: int) -> None:
+    """How long a file must stay unchanged before a sync takes it (UPLOADING: a flow test's fresh file waits
+    whatever the machine's speed, where the flow reads the real clock)."""
+    monkeypatch.setenv("SFTP_IMPORT_SETTLE_SECONDS", str(seconds))
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from tasks import sftp, store, sync, temporary_names
 from tasks.settings import Settings, load_settings
 from tests.conftest import EXAMPLE_CLIENTS
 from tests.importing import record_arrival
-from tests.sftp_fixtures import SftpTarget, point_env_at
+from tests.sftp_fixtures import UPLOADING, SftpTarget, point_env_at, set_settle
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test on DuckDB and on PostgreSQL
 
@@ -418,7 +418,7 @@ def test_a_quiet_client_needs_no_task_and_a_busy_one_gets_its_own(
 
     from flows.hourly_sync import hourly_sync
 
-    monkeypatch.setenv("SFTP_IMPORT_SETTLE_SECONDS", "600")  # growing.csv waits however slow the machine
+    set_settle(monkeypatch, UPLOADING)
     for contract in CONTRACTS.values():
         put(asyncssh_target.client_dir(contract.directory), "first.csv")
     assert hourly_sync(return_state=True).is_completed()  # everyone's file taken and samples written
@@ -507,7 +507,7 @@ def test_cli_sync_then_status_json(
     for client in ("contoso", "fabrikam", "northwind"):
         put(asyncssh_target.client_dir(client), f"{client}.csv")
     put(asyncssh_target.client_dir("contoso"), "growing.csv", age=0)
-    monkeypatch.setenv("SFTP_IMPORT_SETTLE_SECONDS", "600")  # growing.csv waits however slow the machine
+    set_settle(monkeypatch, UPLOADING)
     assert main(["sync"]) == 0
     capsys.readouterr()
     assert main(["sync", "--client", "contoso"]) == 0
