@@ -36,7 +36,8 @@ class Line:
     """One line of the table: ours and the reference (seconds, one pair per run), and parts of ours.
 
     `target` is the largest ratio (ours / reference) the issue allows, `target_note` says it in words;
-    `parts` are named parts of ours per run (read, write, peak MB...)."""
+    `parts` are named parts of ours per run (read, write, peak MB...); `bound`, for a target not met,
+    what bounds ours, in the run's own figures."""
 
     section: str
     name: str
@@ -47,6 +48,7 @@ class Line:
     target: float | None = None
     target_note: str = ""
     unit: str = "s"
+    bound: str = ""
 
     def add(self, ours: float, theirs: float, **parts: float) -> None:
         """One run's pair (and ours' parts)."""
@@ -71,9 +73,15 @@ class Line:
         """The line as a Markdown table row (the README takes the table as printed)."""
         parts = ", ".join(f"{key} {statistics.median(v):.3g}" for key, v in self.parts.items())
         target = f"{self.target_note}: {self.verdict}" if self.target_note else ""
+        if self.bound:
+            target += f" ({self.bound})"
         theirs = spread(self.theirs) if any(self.theirs) else "-"
         cells = [self.section, self.name, self.unit, spread(self.ours), self.reference, theirs]
         return "| " + " | ".join([*cells, spread(self.ratios), parts, target]) + " |"
+
+    def median(self, part: str | None = None) -> float:
+        """The median of ours, or of one of its parts."""
+        return statistics.median(self.ours if part is None else self.parts[part])
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-native: the runs, and the medians and ratios as printed."""
