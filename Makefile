@@ -6,17 +6,24 @@ PY := $(VENV)/bin/python
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export SFTP_IMPORT_CODE_DIR := $(CURDIR)
 
-.PHONY: help install test test-fast soak lint fmt demo demo-cluster screenshots bench bench-more bench-peak ui deploy worker server clean
+.PHONY: help install lock test test-fast soak lint fmt demo demo-cluster screenshots bench bench-more bench-peak ui deploy worker server clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml uv.lock
+# requirements.lock pins every package with its hashes and no registry address (uv.lock records the
+# registry's; the repo holds none): the environment is synced to it exactly, then the project is added
+$(VENV)/.installed: pyproject.toml requirements.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen --compile-bytecode --python python3
+	$(UV) venv --allow-existing --python python3 $(VENV)
+	$(UV) pip sync --python $(PY) --require-hashes --compile-bytecode requirements.lock
+	$(UV) pip install --python $(PY) --no-deps --compile-bytecode -e .
 	@touch $@
 
 install: $(VENV)/.installed ## create .venv from the lock file
+
+lock: ## re-pin pyproject.toml's dependencies into requirements.lock, keeping its pins where they fit (LOCK_ARGS=--upgrade: the newest)
+	$(UV) pip compile pyproject.toml --group dev --universal --python-version 3.11 --generate-hashes $(LOCK_ARGS) -o requirements.lock
 
 test: install ## install, then run the whole suite (slow end-to-end tests included)
 	$(PY) -m pytest
