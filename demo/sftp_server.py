@@ -25,7 +25,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ class ServerInfo:
     known_hosts: Path
     host_key_file: Path
     root: Path
+    # the user name of each login begun, a connection each, in order (this server's; OpenSSH's are not counted)
+    logins: list[str] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
         """The SFTP_IMPORT_SFTP_* variables that point the platform at this server (key login)."""
@@ -107,14 +109,16 @@ class ChrootedSFTPServer(asyncssh.SFTPServer):
 
 
 class _Auth(asyncssh.SSHServer):
-    """Accept exactly one user, by the generated client key or (if set) the password."""
+    """Accept exactly one user, by the generated client key or (if set) the password; note each login begun."""
 
-    def __init__(self, username: str, client_key: asyncssh.SSHKey, password: str | None) -> None:
+    def __init__(self, username: str, client_key: asyncssh.SSHKey, password: str | None, logins: list[str]) -> None:
         self._username = username
         self._public = client_key.export_public_key("openssh")
         self._password = password
+        self._logins = logins
 
     def begin_auth(self, username: str) -> bool:
+        self._logins.append(username)
         return True
 
     def public_key_auth_supported(self) -> bool:
@@ -148,8 +152,9 @@ async def _start(
         server.read_delay = read_delay
         return server
 
+    logins: list[str] = []
     acceptor = await asyncssh.create_server(
-        lambda: _Auth(USERNAME, client_key, password),
+        lambda: _Auth(USERNAME, client_key, password, logins),
         HOST,
         port,
         server_host_keys=[str(host_key)],
@@ -159,7 +164,7 @@ async def _start(
     actual_port = acceptor.get_port()
     known_hosts = state_dir / "known_hosts"
     write_known_hosts(known_hosts, HOST, actual_port, host_key)
-    info = ServerInfo(HOST, actual_port, USERNAME, password, client_key_file, known_hosts, host_key, root)
+    info = ServerInfo(HOST, actual_port, USERNAME, password, client_key_file, known_hosts, host_key, root, logins)
     return acceptor, info
 
 

@@ -435,9 +435,10 @@ def test_a_quiet_client_needs_no_task_and_a_busy_one_gets_its_own(
     assert files("northwind")["growing.csv"]["status"] == "waiting"
 
 
-async def _task_run_counts(flow_run_id: Any) -> dict[str, int]:
+async def _task_run_counts(flow_run_id: Any, last: str = "update-overview") -> dict[str, int]:
     """The flow run's task runs by name (how often each ran), once the server has recorded the pass's last
-    task, update-overview, ended: it records task runs from their events, a moment after they happen."""
+    task (`last`, a pass that completes: update-overview) ended: it records task runs from their events, a
+    moment after they happen."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
@@ -447,8 +448,8 @@ async def _task_run_counts(flow_run_id: Any) -> dict[str, int]:
             task_runs = await client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
             )
-            last = [t for t in task_runs if t.name.startswith("update-overview") and t.state and t.state.is_final()]
-            if last or time.monotonic() > deadline:
+            ended = [t for t in task_runs if t.name.startswith(last) and t.state and t.state.is_final()]
+            if ended or time.monotonic() > deadline:
                 return {task_run.name: task_run.run_count for task_run in task_runs}
             await asyncio.sleep(0.1)
 

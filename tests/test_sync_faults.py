@@ -282,8 +282,9 @@ def test_a_refused_password_fails_the_pass_once_without_retries(
     message = state.message or ""
     assert "refused the login of user 'sftp-import'" in message and f"127.0.0.1:{server.port}" in message
     assert "wrong-pw-x7" not in message
-    runs = asyncio.run(_task_run_counts(state.state_details.flow_run_id))
-    assert runs == {"check-sftp": 1}, runs  # no retry, and no client tried to log in
+    assert server.logins == ["sftp-import"]  # the check's: no retry, and no client tried to log in
+    runs = asyncio.run(_task_run_counts(state.state_details.flow_run_id, last="check-sftp"))
+    assert runs == {"check-sftp": 1}, runs
     assert all(files(client) == {} for client in CONTRACTS)
 
 
