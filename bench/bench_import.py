@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -157,11 +157,13 @@ class Bench:
         assert outcome.status == "imported", outcome
         return wall, {"read": outcome.read_seconds, "write": outcome.upsert_seconds}
 
-    def ours_child(self, client: str, file: Path) -> dict[str, Any]:
-        """`ours` of the 150,000-row file in a child process: seconds, parts and its peak memory."""
+    def ours_child(self, client: str, file: Path, *, profiled: bool = False) -> dict[str, Any]:
+        """`ours` of a large file in a child process: seconds, parts and its peak memory (`profiled`: and the
+        read's parts, `read_parts`)."""
         name = self.stage(client, file)
         os.sync()
-        return peers.child([sys.executable, "-m", "bench.bench_import", "once", client, name, str(file)])
+        profile = [str(file)] if profiled else []
+        return peers.child([sys.executable, "-m", "bench.bench_import", "once", client, name, *profile])
 
     def growth(self, peaks: dict[str, float]) -> tuple[float, float, float]:
         """How the peak grows with the file, above the 1,000-row import's (the process, its libraries, the store):
@@ -229,7 +231,7 @@ def lines() -> list[Line]:
                     vs_dlt.add(seconds, bench.dlt("seed", file, run)["seconds"], **parts)
             print(f"  5,000 rows: run {run + 1}/{count} done", flush=True)
         for run in range(count):  # after the small files: their runs never follow a big one's write-back
-            mine = bench.ours_child(f"big{run}", bench.files["big"])
+            mine = bench.ours_child(f"big{run}", bench.files["big"], profiled=True)
             floor = bench.floor(f"floor_big_{run}", CSV, bench.files["big"])
             theirs = bench.dlt("big-seed", bench.files["big"], run)
             parts = {key: mine[key] for key in ("read", "write", "cells", "typing", "csv_reader")}
@@ -253,21 +255,22 @@ def read_parts(path: Path, contract: Any) -> dict[str, float]:
     alone over the same text (no cell kept): what a read in Python costs before it holds a cell."""
     import csv
     import io
+    from collections import deque
 
     from tasks.validate import gc_paused, read_file, type_rows
 
     data = path.read_bytes()
+
+    def seconds(call: Callable[[], Any]) -> tuple[Any, float]:
+        started = time.perf_counter()
+        return call(), time.perf_counter() - started
+
     with gc_paused():
-        started = time.perf_counter()
-        for _ in csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")):
-            pass
-        reader = time.perf_counter() - started
-        started = time.perf_counter()
-        checked = read_file(path.name, data, contract, max_bytes=10**9, warn_bytes=10**9)
-        cells = time.perf_counter() - started
-        started = time.perf_counter()
-        type_rows(checked)
-        typing = time.perf_counter() - started
+        _, reader = seconds(
+            lambda: deque(csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")), 0)
+        )
+        checked, cells = seconds(lambda: read_file(path.name, data, contract, max_bytes=10**9, warn_bytes=10**9))
+        _, typing = seconds(lambda: type_rows(checked))
     return {"cells": cells, "typing": typing, "csv_reader": reader}
 
 
@@ -276,23 +279,25 @@ def bound_by_profile(small_dlt: Line, small_floor: Line, big_dlt: Line) -> None:
     time the target asks for against DuckDB's own floor for the file; at 150,000, ours without its read
     against dlt's, and the read's parts (a Python object a cell: read, then typed and validated)."""
     if small_dlt.verdict == "NOT met" and small_dlt.target:
-        asked, floor = statistics.median(small_dlt.theirs) * small_dlt.target, statistics.median(small_floor.theirs)
+        asked, floor = small_dlt.median("reference") * small_dlt.target, small_floor.median("reference")
         below = "below" if asked < floor else "above"
         small_dlt.bound = (
             f"{1 / small_dlt.target:g}× faster is {asked:.3g} s, {below} DuckDB's floor for the file, {floor:.3g} s"
         )
     if big_dlt.verdict == "NOT met":
-        theirs, read = statistics.median(big_dlt.theirs), big_dlt.median("read")
+        theirs, ours, read, cells, reader, typing = (
+            big_dlt.median(of) for of in ("reference", "ours", "read", "cells", "csv_reader", "typing")
+        )
         big_dlt.bound = (
-            f"ahead is under {theirs:.3g} s; ours without its read {big_dlt.median() - read:.3g} s, the read "
-            f"{read:.3g} s: the cells {big_dlt.median('cells'):.3g} s (the stdlib CSV reader alone "
-            f"{big_dlt.median('csv_reader'):.3g} s), typing and validating them {big_dlt.median('typing'):.3g} s"
+            f"ahead is under {theirs:.3g} s; ours without its read {ours - read:.3g} s, the read {read:.3g} s: "
+            f"the cells {cells:.3g} s (the stdlib CSV reader alone {reader:.3g} s), "
+            f"typing and validating them {typing:.3g} s"
         )
 
 
-def once(client: str, name: str, path: str) -> None:
-    """The child of `Bench.ours_child`: warm up on a small file, import the staged file, print JSON (with the
-    read's parts timed again after the peak is taken)."""
+def once(client: str, name: str, path: str | None = None) -> None:
+    """The child of `Bench.ours_child`: warm up on a small file, import the staged file, print JSON (with `path`,
+    the file's own copy: the read's parts, timed again after the peak is taken)."""
     from tasks import importer
     from tasks.settings import load_settings
     from tasks.validate import parse_file
@@ -310,7 +315,7 @@ def once(client: str, name: str, path: str) -> None:
     assert outcome.status == "imported", outcome
     peak = peak_mb()
     answer = {"seconds": seconds, "read": outcome.read_seconds, "write": outcome.upsert_seconds, "peak_mb": peak}
-    print(json.dumps(answer | read_parts(Path(path), contract)))
+    print(json.dumps(answer | (read_parts(Path(path), contract) if path else {})))
 
 
 if __name__ == "__main__":

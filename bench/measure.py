@@ -67,11 +67,11 @@ class Line:
         """met / NOT met against the target, on the median ratio ('' without a target)."""
         if self.target is None or not self.ratios:
             return ""
-        return "met" if statistics.median(self.ratios) <= self.target else "NOT met"
+        return "met" if self.median("ratio") <= self.target else "NOT met"
 
     def row(self) -> str:
         """The line as a Markdown table row (the README takes the table as printed)."""
-        parts = ", ".join(f"{key} {statistics.median(v):.3g}" for key, v in self.parts.items())
+        parts = ", ".join(f"{key} {self.median(key):.3g}" for key in self.parts)
         target = f"{self.target_note}: {self.verdict}" if self.target_note else ""
         if self.bound:
             target += f" ({self.bound})"
@@ -79,18 +79,25 @@ class Line:
         cells = [self.section, self.name, self.unit, spread(self.ours), self.reference, theirs]
         return "| " + " | ".join([*cells, spread(self.ratios), parts, target]) + " |"
 
-    def median(self, part: str | None = None) -> float:
-        """The median of ours, or of one of its parts."""
-        return statistics.median(self.ours if part is None else self.parts[part])
+    def values(self, of: str = "ours") -> list[float]:
+        """Run by run: ours, the reference's ("reference"), the ratios ("ratio") or one of ours' parts."""
+        match of:
+            case "ours":
+                return self.ours
+            case "reference":
+                return self.theirs
+            case "ratio":
+                return self.ratios
+        return self.parts.get(of, [])
+
+    def median(self, of: str = "ours") -> float:
+        """The median of `values(of)` (after at least one run)."""
+        return statistics.median(self.values(of))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-native: the runs, and the medians and ratios as printed."""
         data = asdict(self)
-        data["median"] = {
-            "ours": statistics.median(self.ours) if self.ours else None,
-            "reference": statistics.median(self.theirs) if self.theirs else None,
-            "ratio": statistics.median(self.ratios) if self.ratios else None,
-        }
+        data["median"] = {of: self.median(of) if self.values(of) else None for of in ("ours", "reference", "ratio")}
         data["ratios"], data["verdict"] = self.ratios, self.verdict
         return data
 
